@@ -35,3 +35,21 @@ export interface RevisionChanges {
   readonly revision: Revision;
   readonly events: readonly Event[];
 }
+
+/**
+ * What the watch hub needs from the MVCC store to replay history for a watcher that starts in the past
+ * or fell behind. Implemented by the store.
+ */
+export interface WatchableHistory {
+  /** The latest applied main revision. */
+  currentRevision(): Revision;
+  /** Revisions below this have been compacted away and can no longer be replayed. */
+  compactRevision(): Revision;
+  /**
+   * Changes with main revision in [fromRev, toRev] touching keys in [key, rangeEnd) (etcd range rules:
+   * empty rangeEnd = just `key`, rangeEnd "\0" = every key >= key), in revision order, each revision's
+   * events in the order they were applied, at most `maxEvents` events (a revision is never split).
+   * `prevKv` is filled for every event. Requires fromRev > compactRevision().
+   */
+  changes(fromRev: Revision, toRev: Revision, key: Uint8Array, rangeEnd: Uint8Array, maxEvents: number): RevisionChanges[];
+}
