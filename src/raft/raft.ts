@@ -880,9 +880,9 @@ export class Raft {
       this.becomeFollower(term(this.term + 1), NONE);
       return false;
     }
+    // A snapshot whose configuration does not name us is still installed (unlike etcd-io/raft): a joining
+    // member receives the snapshot taken before its own addition and learns of it from the entries after.
     const cs = s.metadata.confState;
-    const inConfig = [...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(this.id);
-    if (!inConfig) return false; // a snapshot that does not include us would make us unable to participate
     // Our log already contains the snapshot's last entry: just fast-forward the commit index.
     if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
       this.log.commitTo(s.metadata.index);

@@ -2,7 +2,7 @@
 // instant (MemoryStorage) and messages are delivered in rounds until the cluster is quiet.
 
 import { assert } from '../util/assert.js';
-import { nodeId, type NodeId } from '../util/branded.js';
+import { nodeId, type LogIndex, type NodeId } from '../util/branded.js';
 import { Prng } from '../util/prng.js';
 import { decodeConfChange } from './confchange_codec.js';
 import { MemoryStorage } from './memory_storage.js';
@@ -28,6 +28,8 @@ export interface TestClusterOptions {
   readonly maxSizePerMsg?: number;
   readonly maxInflightMsgs?: number;
   readonly plantedBugs?: PlantedBugs;
+  /** The index the application has applied (on restart). */
+  readonly applied?: LogIndex;
   /** Keep applied entries in TestNode.applied (off for benchmarks). */
   readonly recordApplied?: boolean;
 }
@@ -48,6 +50,7 @@ export function defaultRaftConfig(id: NodeId, storage: MemoryStorage, prng: Prng
     readOnlyOption: 'safe',
     disableProposalForwarding: false,
     prng,
+    ...(o.applied === undefined ? {} : { applied: o.applied }),
     ...(o.plantedBugs === undefined ? {} : { plantedBugs: o.plantedBugs }),
   };
 }
