@@ -7,6 +7,7 @@ import { AssertionError } from '../util/assert.js';
 import { revision } from '../util/branded.js';
 import { EventType } from './types.js';
 import { WatchHub } from './watch_hub.js';
+import { WATCH_STREAM_CONTROL_BACKLOG_MAX } from './watch_limits.js';
 import { INVALID_WATCH_ID, WatchFilterType, isProgressNotification, watchResponseBytes } from './watch_response.js';
 import { WatchHarness } from './watch_test_harness.js';
 import { bytes, text, TestHistory } from './watch_test_history.js';
@@ -195,6 +196,23 @@ test('a consumer that does not drain: buffered to the bound, then caught up from
   assert.deepEqual(s.events(id).map((e) => e.kv.modRevision), Array.from({ length: 50 }, (_, i) => i + 1));
   h.put('a', 'after');
   assert.equal(s.events(id).length, 51, 'live again after catching up');
+  assert.deepEqual(h.check(true), []);
+});
+
+test('a consumer that never reads makes the stream ask the server to stop reading its requests', () => {
+  const h = new WatchHarness({ streamQueueResponsesMax: 4 });
+  const s = h.openStream();
+  s.sink.blocked = true;
+  let creates = 0;
+  while (s.stream.acceptingRequests && creates < 1000) {
+    s.create({ key: k(`k${creates}`) });
+    creates++;
+  }
+  assert.equal(creates, 4 + WATCH_STREAM_CONTROL_BACKLOG_MAX + 1, 'the first reply is taken, then the backlog fills');
+  s.sink.blocked = false;
+  s.stream.ready();
+  assert.equal(s.stream.acceptingRequests, true);
+  assert.equal(s.responses.length, creates);
   assert.deepEqual(h.check(true), []);
 });
 

@@ -9,6 +9,13 @@ import { assert } from '../util/assert.js';
  */
 export const WATCH_STREAM_QUEUE_RESPONSES_MAX = 128;
 
+/**
+ * Control responses (created, canceled) are queued past the bound above, since they answer requests.
+ * Beyond this many more, a stream asks the server to stop reading its requests until the consumer
+ * drains, as etcd's recvLoop blocks on its 128-slot control channel (ctrlStreamBufLen).
+ */
+export const WATCH_STREAM_CONTROL_BACKLOG_MAX = 128;
+
 /** Encoded bytes a stream holds for a consumer that has not drained; keeps 128 large responses from pinning memory. */
 export const WATCH_STREAM_QUEUE_BYTES_MAX = 16 * 1024 * 1024;
 
@@ -27,9 +34,10 @@ export const WATCH_CATCH_UP_BATCH_EVENTS_MAX = 1000;
 
 /**
  * History reads in one catch-up round (one `syncWatchers()` or `ready()` call), across all watchers:
- * bounds the time a round holds the event loop. etcd syncs at most 512 watchers per pass.
+ * bounds the time a round holds the event loop, at most this many batches of the size above. etcd
+ * syncs up to 512 watchers per pass, but in a goroutine of its own; ours shares the one event loop.
  */
-export const WATCH_SYNC_ROUND_READS_MAX = 512;
+export const WATCH_SYNC_ROUND_READS_MAX = 64;
 
 /** Encoded bytes counted for a response header (cluster id, member id, revision, raft term: four varints, worst case). */
 export const WATCH_RESPONSE_HEADER_BYTES = 2 + 4 * 11;

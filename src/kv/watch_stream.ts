@@ -4,7 +4,7 @@
 import { assert } from '../util/assert.js';
 import { revision, type Revision } from '../util/branded.js';
 import type { Event, WatchableHistory } from './types.js';
-import type { WatchLimits } from './watch_limits.js';
+import { WATCH_STREAM_CONTROL_BACKLOG_MAX, type WatchLimits } from './watch_limits.js';
 import {
   AUTO_WATCH_ID,
   INVALID_WATCH_ID,
@@ -100,6 +100,14 @@ export class WatchStream {
   }
   get queuedResponseBytes(): number {
     return this.queuedBytes;
+  }
+
+  /**
+   * False when a consumer that does not drain has let answers to requests pile up: the server should
+   * stop reading this stream's requests until `ready()`, so a client that never reads cannot grow it.
+   */
+  get acceptingRequests(): boolean {
+    return this.queuedResponses < this.host.limits.streamQueueResponsesMax + WATCH_STREAM_CONTROL_BACKLOG_MAX;
   }
 
   /**
