@@ -7,8 +7,11 @@ import { assert } from '../../util/assert.js';
 import { isUnknown, partitionByKey, type History, type Operation } from './history.js';
 import type { KvInput, KvOutput, Model } from './model.js';
 
-/** Search steps allowed per key before the verdict for that key is 'unknown'. */
-export const CHECK_STEPS_PER_KEY_MAX_DEFAULT = 5_000_000;
+/**
+ * Search steps allowed per key before the verdict for that key is 'unknown': a few seconds at most on a
+ * loaded machine. Legal histories typically need a few steps per operation.
+ */
+export const CHECK_STEPS_PER_KEY_MAX_DEFAULT = 2_000_000;
 /** How often (in search steps) the clock is read against the time bound: reading it is not free. */
 export const CLOCK_CHECK_INTERVAL_STEPS = 1024;
 /** Operations of a linearizable prefix listed in a message (the ones closest to the failure). */
@@ -58,6 +61,7 @@ export interface LinearizabilityResult<Input, Output> {
 
 interface Budget {
   readonly maxSteps: number;
+  readonly started: number;
   readonly deadline: number;
   readonly now: () => number;
 }
@@ -68,13 +72,9 @@ export function checkLinearizability<State, Input, Output>(
   history: History<Input, Output>,
   options: CheckOptions = {},
 ): LinearizabilityResult<Input, Output> {
-  const now = options.now ?? (() => performance.now());
-  const maxSteps = options.maxStepsPerKey ?? CHECK_STEPS_PER_KEY_MAX_DEFAULT;
-  assert(Number.isInteger(maxSteps) && maxSteps > 0, `checkLinearizability: maxStepsPerKey must be a positive integer, got ${maxSteps}`);
-  const started = now();
-  const budget: Budget = { maxSteps, deadline: started + (options.timeoutMs ?? Infinity), now };
+  const budget = makeBudget(options);
   const keys: KeyCheck<Input, Output>[] = [];
-  for (const [key, ops] of partitionByKey(history)) keys.push(checkKey(model, key, ops, budget));
+  for (const [key, ops] of partitionByKey(history)) keys.push(checkPartition(model, key, ops, budget));
 
   const illegal = keys.find((k) => k.result === 'illegal') ?? null;
   const unknownKeys = keys.filter((k) => k.result === 'unknown');
@@ -84,24 +84,41 @@ export function checkLinearizability<State, Input, Output>(
   if (illegal !== null) message = illegal.message;
   else if (unknownKeys.length > 0) message = `${unknownKeys.length} of ${keys.length} keys undecided: ${unknownKeys.map((k) => k.message).join('; ')}`;
   else message = `linearizable: ${history.length} operations over ${keys.length} keys`;
-  return { result, keys, illegal, message, steps, elapsedMs: now() - started };
+  return { result, keys, illegal, message, steps, elapsedMs: budget.now() - budget.started };
 }
 
-/** Checks the operations of one key (a history that is already one partition). */
+/** Checks operations that all share one key (already one partition); `key` names it in messages. */
 export function checkKey<State, Input, Output>(
   model: Model<State, Input, Output>,
   key: string,
   history: History<Input, Output>,
-  budget: Budget = { maxSteps: CHECK_STEPS_PER_KEY_MAX_DEFAULT, deadline: Infinity, now: () => performance.now() },
+  options: CheckOptions = {},
+): KeyCheck<Input, Output> {
+  return checkPartition(model, key, history, makeBudget(options));
+}
+
+function makeBudget(options: CheckOptions): Budget {
+  const now = options.now ?? (() => performance.now());
+  const maxSteps = options.maxStepsPerKey ?? CHECK_STEPS_PER_KEY_MAX_DEFAULT;
+  assert(Number.isInteger(maxSteps) && maxSteps > 0, `checkLinearizability: maxStepsPerKey must be a positive integer, got ${maxSteps}`);
+  const started = now();
+  return { maxSteps, started, deadline: started + (options.timeoutMs ?? Infinity), now };
+}
+
+function checkPartition<State, Input, Output>(
+  model: Model<State, Input, Output>,
+  key: string,
+  history: History<Input, Output>,
+  budget: Budget,
 ): KeyCheck<Input, Output> {
   // A read-only operation whose answer is unknown constrains nothing.
   const ops = history.filter((op) => !(isUnknown(op.output) && model.readOnly?.(op.input) === true));
   const byId = new Map<number, Operation<Input, Output>>();
   for (const op of ops) {
-    assert(Number.isFinite(op.callTime), `checkKey: operation #${op.id} has call time ${op.callTime}`);
+    assert(Number.isFinite(op.callTime), `checkLinearizability: operation #${op.id} has call time ${op.callTime}`);
     assert(isUnknown(op.output) || (Number.isFinite(op.returnTime) && op.returnTime >= op.callTime),
-      `checkKey: operation #${op.id} returns at ${op.returnTime}, before its call at ${op.callTime}`);
-    assert(!byId.has(op.id), `checkKey: two operations with id #${op.id}`);
+      `checkLinearizability: operation #${op.id} returns at ${op.returnTime}, before its call at ${op.callTime}`);
+    assert(!byId.has(op.id), `checkLinearizability: two operations with id #${op.id}`);
     byId.set(op.id, op);
   }
   if (budget.now() > budget.deadline) {
@@ -110,12 +127,12 @@ export function checkKey<State, Input, Output>(
   // An unknown op may take effect at any time after its call, or never: it has no deadline.
   const normalized = ops.map((op) => (isUnknown(op.output) && op.returnTime !== Infinity ? { ...op, returnTime: Infinity } : op));
   const prepared = model.prepare?.(normalized) ?? normalized;
-  assert(prepared.length === ops.length, 'checkKey: model.prepare changed the number of operations');
+  assert(prepared.length === ops.length, 'checkLinearizability: model.prepare changed the number of operations');
   const outcome = new Search(model, key, prepared, budget).run();
   // Messages name the operations as recorded, not as the model rewrote them.
   const original = (i: number): Operation<Input, Output> => {
     const op = byId.get(prepared[i]?.id ?? -1);
-    assert(op !== undefined, `checkKey: prepare changed the id of operation ${i}`);
+    assert(op !== undefined, `checkLinearizability: prepare changed the id of operation ${i}`);
     return op;
   };
   const why = outcome.result === 'unknown' ? `search bound reached after ${outcome.steps} steps` : '';
@@ -184,7 +201,7 @@ class Search<State, Input, Output> {
   private readonly required: Uint8Array;
   /**
    * Zobrist keys: the hash of the applied required ops is the XOR of their keys, updated in O(1).
-   * Optional ops have key 0: the memo compares them by inclusion, not equality (see remember).
+   * Optional ops are left out: the memo compares them by class counts, by inclusion (see remember).
    */
   private readonly zobrist: Uint32Array;
   /** The applied required ops (optional ops are tracked by class counts). */
