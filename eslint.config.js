@@ -1,10 +1,12 @@
 // Lint rules on top of the strict compiler: the house bans of ../shared/STYLE.md.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**'] },
   js.configs.recommended,
+  { files: ['scripts/**/*.js', 'eslint.config.js'], languageOptions: { globals: globals.node } },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -136,6 +136,7 @@ export class Raft {
   private pendingReadIndexMessages: Message[] = [];
 
   electionElapsed = 0;
+  private broadcastPending = false;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   campaignDelayTicks: number;
@@ -264,9 +265,24 @@ export class Raft {
   }
 
   bcastAppend(): void {
+    this.broadcastPending = false;
     this.tracker.visit((id) => {
       if (id !== this.id) this.sendAppend(id);
     });
+  }
+
+  /**
+   * Asks for a broadcast when the next Ready is built instead of now: every proposal and commit advance
+   * between two Readies then shares one append message per follower.
+   */
+  private bcastAppendSoon(): void {
+    this.broadcastPending = true;
+  }
+
+  /** Sends the deferred broadcast, if any; RawNode calls this before it builds a Ready. */
+  flushBroadcast(): void {
+    if (this.broadcastPending && this.role === 'leader') this.bcastAppend();
+    this.broadcastPending = false;
   }
 
   private bcastHeartbeat(): void {
@@ -302,6 +318,7 @@ export class Raft {
   // ---- role changes ----
 
   private reset(t: Term): void {
+    this.broadcastPending = false;
     if (this.term !== t) {
       this.term = t;
       this.vote = NONE;
@@ -594,7 +611,7 @@ export class Raft {
     if (this.leadTransferee !== NONE) return dropped(`leadership is being transferred to ${this.leadTransferee}`);
     const entries = m.entries.map((e) => (e.type === EntryType.ConfChange ? this.vetConfChange(e) : e));
     if (!this.appendEntries(entries)) return dropped('too many uncommitted entries');
-    this.bcastAppend();
+    this.bcastAppendSoon();
     return ACCEPTED;
   }
 
@@ -688,8 +705,9 @@ export class Raft {
     }
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
-    } else if (wasPaused) {
+      this.bcastAppendSoon();
+    } else if (wasPaused && !this.broadcastPending) {
+      // (A pending broadcast will reach this follower anyway.)
       this.sendAppend(m.from);
     }
     // Fill the window: keep sending while flow control allows and there is something new.
@@ -974,7 +992,7 @@ export class Raft {
     const self = this.tracker.progress.get(this.id);
     if (self !== undefined && self.maybeUpdate(index) && this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
+      this.bcastAppendSoon();
     }
   }
 

@@ -170,6 +170,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     const r = this.raft;
+    r.flushBroadcast();
     const soft = this.softState();
     if (soft.lead !== this.prevSoft.lead || soft.role !== this.prevSoft.role) return true;
     const hs = r.hardState();
@@ -188,6 +189,7 @@ export class RawNode {
   ready(): Ready {
     assert(this.outstanding === null, `Ready #${this.readyNumber} has not been advanced`);
     const r = this.raft;
+    r.flushBroadcast();
     const soft = this.softState();
     const hs = r.hardState();
     const softChanged = soft.lead !== this.prevSoft.lead || soft.role !== this.prevSoft.role;

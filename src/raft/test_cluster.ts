@@ -61,10 +61,12 @@ export class TestCluster {
   dropped: Message[] = [];
   /** Return false to drop a message. */
   filter: (m: Message) => boolean = () => true;
+  /** Rewrites a message on the way (after the filter), e.g. to cut entries off an append. */
+  transform: (m: Message) => Message = (m) => m;
   private readonly prng: Prng;
   private readonly recordApplied: boolean;
 
-  constructor(voters: readonly number[], options: TestClusterOptions = {}) {
+  constructor(voters: readonly number[], private readonly options: TestClusterOptions = {}) {
     this.prng = new Prng(options.seed ?? 1);
     this.recordApplied = options.recordApplied ?? true;
     const cs: ConfState = {
@@ -79,6 +81,13 @@ export class TestCluster {
       const rawNode = new RawNode(defaultRaftConfig(nodeId(id), storage, this.prng.fork(), options));
       this.nodes.set(nodeId(id), { id: nodeId(id), rawNode, storage, applied: [] });
     }
+  }
+
+  /** Crash and restart: the node keeps only its storage (what was persisted) and what it had applied. */
+  restart(id: number): void {
+    const n = this.node(id);
+    const applied = n.rawNode.raft.log.applied;
+    n.rawNode = new RawNode(defaultRaftConfig(n.id, n.storage, this.prng.fork(), { ...this.options, applied }));
   }
 
   node(id: number): TestNode {
@@ -116,7 +125,7 @@ export class TestCluster {
         }
         const to = this.nodes.get(m.to);
         if (to === undefined) continue;
-        to.rawNode.step(m);
+        to.rawNode.step(this.transform(m));
         delivered++;
       }
     }

@@ -1,0 +1,468 @@
+// One deterministic simulation run: a seed draws a multi-DC topology, clients and a schedule of many faults;
+// a safety phase with faults, then a liveness phase with none. Invariants are checked as the run goes and
+// the client history is checked for linearizability at the end.
+
+import { assert } from '../util/assert.js';
+import { type LogIndex, type NodeId, type Term } from '../util/branded.js';
+import { Prng } from '../util/prng.js';
+import { MemoryStorage } from '../raft/memory_storage.js';
+import type { PlantedBugs } from '../raft/raft.js';
+import type { ConfChangeSingle, ConfState, Entry } from '../raft/types.js';
+import { HistoryRecorder, type PendingOperation } from './checker/history.js';
+import { checkLinearizability, checkRevisionsRespectRealTime } from './checker/linearizability.js';
+import { kvModel, type KvInput, type KvOutput } from './checker/model.js';
+import { EventQueue } from './event_queue.js';
+import { FAULT_KINDS, startFault, type FaultKind, type FaultTarget, type Heal } from './faults.js';
+import { encodeCommand, type KvCommand, type KvOp, type KvResult } from './kv_model_store.js';
+import { SimNetwork } from './network.js';
+import { bootstrapStorage, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
+
+export interface SimOptions {
+  readonly seed: number;
+  /** Faults drawn for the safety phase, at least. */
+  readonly faultsMin?: number;
+  readonly faultsMax?: number;
+  /** Length of the safety phase in election timeouts. */
+  readonly safetyElectionTimeouts?: number;
+  readonly plantedBugs?: PlantedBugs;
+  /** A scripted adversary to run instead of random faults (see scenarios.ts). */
+  readonly scenario?: (sim: ClusterSim) => void;
+  /** Bytes of entries per append message (default: drawn). */
+  readonly maxSizePerMsg?: number;
+  /** Voters and learners of the initial cluster (default: drawn). */
+  readonly voters?: number;
+  readonly learners?: number;
+  /** Draw faults only of these kinds (default: the whole catalogue). */
+  readonly faultKinds?: readonly FaultKind[];
+  /** Stop at the first invariant violation (the rest of the run would only add noise). */
+  readonly stopOnViolation?: boolean;
+}
+
+export interface SimReport {
+  readonly seed: number;
+  readonly topology: string;
+  readonly faults: Readonly<Partial<Record<FaultKind, number>>>;
+  readonly faultCount: number;
+  readonly simulatedMs: number;
+  readonly events: number;
+  readonly operations: number;
+  readonly unknownOperations: number;
+  readonly committedEntries: number;
+  readonly leaderElections: number;
+  readonly violations: readonly string[];
+  readonly linearizability: 'ok' | 'illegal' | 'unknown';
+}
+
+const TICK_MS = 10;
+const SNAPSHOT_EVERY_ENTRIES = 64;
+const COMPACTION_LAG_ENTRIES = 16;
+const MEMBER_IDS_MAX = 12;
+/** After healing, a leader must exist within this many election timeouts. */
+const LEADER_BOUND_TIMEOUTS = 10;
+const LEADER_BOUND_TIMEOUTS_NO_PREVOTE = 30;
+
+interface Topology {
+  readonly dcs: string[];
+  /** One-way latency between two DCs in ms (same DC: sub-millisecond). */
+  readonly latency: (a: string, b: string) => number;
+  readonly describe: string;
+  readonly maxOneWayMs: number;
+}
+
+function drawTopology(p: Prng): Topology {
+  const names = ['us-east', 'eu-west', 'ap-south'];
+  const n = p.chance(0.7) ? 3 : p.chance(0.5) ? 2 : 1;
+  const dcs = names.slice(0, n);
+  const pair = new Map<string, number>();
+  let maxOneWayMs = 1;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const ms = p.chance(0.3) ? 1 + p.float() * 10 : 10 + p.float() * 190;
+      pair.set(`${dcs[i]}|${dcs[j]}`, ms);
+      pair.set(`${dcs[j]}|${dcs[i]}`, ms);
+      maxOneWayMs = Math.max(maxOneWayMs, ms);
+    }
+  }
+  const intra = 0.1 + p.float() * 0.9;
+  const describe = n === 1 ? '1 DC' : `${n} DCs, one-way ${[...new Set(pair.values())].map((v) => v.toFixed(0)).join('/')} ms`;
+  return { dcs, latency: (a, b) => (a === b ? intra : (pair.get(`${a}|${b}`) ?? intra)), describe, maxOneWayMs };
+}
+
+export class ClusterSim implements FaultTarget {
+  readonly prng: Prng;
+  readonly queue = new EventQueue();
+  readonly network: SimNetwork;
+  readonly timing: RaftTiming;
+  readonly electionTimeoutMs: number;
+  private readonly topology: Topology;
+  private readonly all = new Map<NodeId, SimMember>();
+  private readonly env: MemberEnv;
+  private nextId = 1;
+  private readonly violations: string[] = [];
+  private readonly leaderOfTerm = new Map<Term, NodeId>();
+  /** The first entry applied at each index anywhere: every later apply must match it. */
+  private readonly committed = new Map<LogIndex, Entry>();
+  private maxCommitted = 0;
+  private latestConfIndex = 0;
+  /** Members that some applied configuration has named. */
+  private readonly everNamed = new Set<NodeId>();
+  private elections = 0;
+  private readonly faultCounts: Partial<Record<FaultKind, number>> = {};
+  private faultCount = 0;
+  private readonly heals: Heal[] = [];
+  private readonly recorder = new HistoryRecorder<KvInput, KvOutput>();
+  private clientsRunning = false;
+  private readonly keys: string[];
+
+  constructor(private readonly options: SimOptions) {
+    this.prng = new Prng(options.seed);
+    this.topology = drawTopology(this.prng.fork());
+    const heartbeatTicks = Math.max(5, Math.ceil((2 * this.topology.maxOneWayMs) / TICK_MS));
+    this.timing = { tickMs: TICK_MS, heartbeatTicks, electionTicks: heartbeatTicks * 10 };
+    this.electionTimeoutMs = this.timing.electionTicks * TICK_MS;
+    this.network = new SimNetwork(this.queue, this.prng.fork(), (a, b) =>
+      this.topology.latency(this.all.get(a)?.dc ?? '', this.all.get(b)?.dc ?? ''));
+    this.env = {
+      queue: this.queue,
+      network: this.network,
+      timing: this.timing,
+      members: this.all,
+      observer: {
+        becameLeader: (m) => this.checkNewLeader(m),
+        leaderCommitted: (m) => {
+          const watchers = this.commitWatchers;
+          this.commitWatchers = [];
+          for (const fn of watchers) fn(m);
+        },
+        failed: (m, err) => this.violation(`member ${m.id} died: ${err instanceof Error ? err.message : String(err)}`),
+        applied: (m, e) => this.checkApplied(m, e),
+        confChanged: (_m, cs, index) => this.retireRemoved(cs, index),
+      },
+      plantedBugs: options.plantedBugs ?? {},
+      maxSizePerMsg: options.maxSizePerMsg ?? this.prng.pick([128, 1024, 64 * 1024]),
+      preVote: this.prng.chance(0.6),
+      checkQuorum: this.prng.chance(0.6),
+      snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
+      compactionLagEntries: COMPACTION_LAG_ENTRIES,
+    };
+    this.keys = Array.from({ length: 8 + this.prng.int(8) }, (_, i) => `k${i}`);
+    const voters = options.voters ?? (this.prng.chance(0.6) ? 5 : 3);
+    const learners = options.learners ?? this.prng.int(3);
+    const ids = Array.from({ length: voters + learners }, () => this.nextId++);
+    for (const [i, id] of ids.entries()) {
+      const dc = this.topology.dcs[i % this.topology.dcs.length] as string;
+      const storage = bootstrapStorage(ids.slice(0, voters), ids.slice(voters));
+      this.addMember(id, dc, storage).start();
+    }
+  }
+
+  private addMember(id: number, dc: string, storage: MemoryStorage): SimMember {
+    const m = new SimMember(id, dc, storage, this.env, this.prng.fork());
+    this.all.set(m.id, m);
+    return m;
+  }
+
+  // ---- FaultTarget ----
+
+  members(): SimMember[] {
+    return [...this.all.values()].filter((m) => !m.removed).sort((a, b) => a.id - b.id);
+  }
+
+  leader(): SimMember | undefined {
+    let best: SimMember | undefined;
+    for (const m of this.members()) {
+      if (m.isLeader() && (best === undefined || m.node().raft.term > best.node().raft.term)) best = m;
+    }
+    return best;
+  }
+
+  private nextLeaderWatchers: ((m: SimMember) => void)[] = [];
+  private commitWatchers: ((m: SimMember) => void)[] = [];
+
+  /** Calls fn (once) the next time a leader's commit index advances, before that Ready's messages leave. */
+  onNextLeaderCommit(fn: (m: SimMember) => void): void {
+    this.commitWatchers.push(fn);
+  }
+
+  onNextLeader(fn: (m: SimMember) => void): void {
+    this.nextLeaderWatchers.push(fn);
+  }
+
+  schedule(delayMs: number, fn: () => void): void {
+    this.queue.schedule(delayMs, fn);
+  }
+
+  dcs(): string[] {
+    return this.topology.dcs;
+  }
+
+  spawnMember(): SimMember | undefined {
+    if (this.nextId > MEMBER_IDS_MAX) return undefined;
+    const m = this.addMember(this.nextId++, this.prng.pick(this.topology.dcs), new MemoryStorage());
+    m.start();
+    return m;
+  }
+
+  private configOfLeader(): ConfState | undefined {
+    return this.leader()?.node().raft.confState();
+  }
+
+  voters(): NodeId[] {
+    return [...(this.configOfLeader()?.voters ?? [])];
+  }
+
+  learners(): NodeId[] {
+    return [...(this.configOfLeader()?.learners ?? [])];
+  }
+
+  proposeConfChange(changes: ConfChangeSingle[]): boolean {
+    const l = this.leader();
+    if (l === undefined) return false;
+    return l.node().proposeConfChange({ transition: 'auto', changes, context: new Uint8Array(0) }).kind === 'accepted';
+  }
+
+  // ---- invariants ----
+
+  private violation(msg: string): void {
+    this.violations.push(`t=${this.queue.now.toFixed(1)}ms ${msg}`);
+  }
+
+  /** Election safety (at most one leader per term) and leader completeness (§5.4). */
+  private checkNewLeader(m: SimMember): void {
+    this.elections++;
+    const watchers = this.nextLeaderWatchers;
+    this.nextLeaderWatchers = [];
+    for (const fn of watchers) fn(m);
+    const raft = m.node().raft;
+    const prev = this.leaderOfTerm.get(raft.term);
+    if (prev !== undefined && prev !== m.id) {
+      this.violation(`election safety: members ${prev} and ${m.id} both lead term ${raft.term}`);
+    }
+    this.leaderOfTerm.set(raft.term, m.id);
+    const from = raft.log.firstIndex();
+    for (let i = from; i <= this.maxCommitted; i++) {
+      const e = this.committed.get(i as LogIndex);
+      if (e === undefined) continue;
+      const t = raft.log.term(i as LogIndex);
+      if (t !== e.term) {
+        this.violation(`leader completeness: new leader ${m.id} (term ${raft.term}) has term ${t ?? 'none'} at committed index ${i} (term ${e.term})`);
+        return;
+      }
+    }
+  }
+
+  /** State machine safety: every member applies the same entry at each index. */
+  private checkApplied(m: SimMember, e: Entry): void {
+    const seen = this.committed.get(e.index);
+    if (seen === undefined) {
+      this.committed.set(e.index, e);
+      this.maxCommitted = Math.max(this.maxCommitted, e.index);
+      return;
+    }
+    if (seen.term !== e.term || !equalBytes(seen.data, e.data)) {
+      this.violation(`state machine safety: member ${m.id} applied (term ${e.term}) at index ${e.index}, another member applied (term ${seen.term})`);
+    }
+  }
+
+  /** A member that the configuration no longer names is shut down for good, as etcd does. */
+  private retireRemoved(cs: ConfState, index: LogIndex): void {
+    // Only the newest configuration counts: a lagging member replays old ones.
+    if (index <= this.latestConfIndex) return;
+    this.latestConfIndex = index;
+    const named = new Set<NodeId>([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
+    for (const id of named) this.everNamed.add(id);
+    for (const m of this.all.values()) {
+      if (named.has(m.id) || m.removed) continue;
+      // A spawned member whose addition is not yet committed is still joining, not removed.
+      if (!this.everNamed.has(m.id)) continue;
+      m.removed = true;
+      // Not from inside the apply loop of the member that noticed: let its Ready finish first.
+      this.queue.schedule(0, () => m.crash());
+    }
+  }
+
+  // ---- clients ----
+
+  private startClients(): void {
+    this.clientsRunning = true;
+    const n = 3 + this.prng.int(4);
+    for (let c = 1; c <= n; c++) this.runClient(c);
+  }
+
+  /** Each client's next request id: ids only grow, so the state machine can deduplicate by them. */
+  private readonly requestSeq = new Map<number, number>();
+
+  private nextRequest(client: number): number {
+    const r = (this.requestSeq.get(client) ?? 0) + 1;
+    this.requestSeq.set(client, r);
+    return r;
+  }
+
+  private runClient(client: number): void {
+    if (!this.clientsRunning) return;
+    const p = this.prng;
+    const key = p.pick(this.keys);
+    const request = this.nextRequest(client);
+    const r = p.float();
+    const op: KvOp =
+      r < 0.45 ? { kind: 'get' } :
+      r < 0.75 ? { kind: 'put', value: `c${client}-${request}` } :
+      r < 0.93 ? { kind: 'cas', expected: p.chance(0.3) ? null : `c${p.range(1, 6)}-${p.int(Math.max(1, request))}`, value: `c${client}-${request}` } :
+      { kind: 'delete' };
+    this.issue({ client, request, key, op }, op.kind === 'get' && p.chance(0.7), 0);
+  }
+
+  private issue(cmd: KvCommand, viaReadIndex: boolean, attempt: number): void {
+    if (!this.clientsRunning) return;
+    const live = this.members().filter((m) => m.up);
+    const next = (): void => this.queue.schedule(this.prng.float() * 10, () => this.runClient(cmd.client));
+    if (live.length === 0) {
+      this.queue.schedule(TICK_MS * 5, () => this.issue(cmd, viaReadIndex, attempt + 1));
+      return;
+    }
+    const member = this.prng.pick(live);
+    let settled = false;
+    const op: PendingOperation = this.recorder.call(cmd.client, cmd.key, cmd.op, this.queue.now);
+    const settle = (result: KvResult | null): void => {
+      if (settled) return;
+      settled = true;
+      if (result === null) this.recorder.unknown(op);
+      else this.recorder.ret(op, result, this.queue.now);
+      next();
+    };
+    const accepted = viaReadIndex
+      ? member.readLinearizable(cmd.key, settle)
+      : member.submit(cmd, encodeCommand(cmd), settle);
+    if (accepted === 'refused') {
+      // Refused up front, so it never took effect; an unknown outcome allows exactly that. Retry as a new
+      // request (a new id) after a pause, elsewhere.
+      if (!settled) {
+        settled = true;
+        this.recorder.unknown(op);
+      }
+      const retry = { ...cmd, request: this.nextRequest(cmd.client) };
+      this.queue.schedule(TICK_MS * Math.min(10, 1 + attempt), () => this.issue(retry, viaReadIndex, attempt + 1));
+      return;
+    }
+    this.queue.schedule(this.electionTimeoutMs * 3, () => {
+      if (settled) return;
+      member.abandon(cmd);
+      settle(null);
+    });
+  }
+
+  // ---- the run ----
+
+  run(): SimReport {
+    const o = this.options;
+    const p = this.prng;
+    const safetyMs = (o.safetyElectionTimeouts ?? 20) * this.electionTimeoutMs;
+    const faultsWanted = o.scenario !== undefined ? 0 : p.range(o.faultsMin ?? 10, o.faultsMax ?? 16);
+    o.scenario?.(this);
+    const warmupMs = 2 * this.electionTimeoutMs;
+    this.startClients();
+    const times = Array.from({ length: faultsWanted }, () => warmupMs + p.float() * (safetyMs - warmupMs)).sort((a, b) => a - b);
+    for (const at of times) {
+      this.queue.schedule(at, () => this.injectFault());
+    }
+    this.runFor(safetyMs + this.electionTimeoutMs);
+    // Liveness phase: heal everything and require a leader and convergence within bounds.
+    for (const h of this.heals.splice(0)) h();
+    this.network.healAll();
+    for (const m of this.members()) {
+      m.clockRate = 1;
+      if (m.paused) m.resume();
+      if (!m.up) m.start();
+    }
+    const healedAt = this.queue.now;
+    // Without PreVote a member with a stale log can disrupt election after election (it bumps everyone's
+    // term and loses) until the randomized timeouts favour an up-to-date member, so it gets a longer bound.
+    const timeouts = this.env.preVote ? LEADER_BOUND_TIMEOUTS : LEADER_BOUND_TIMEOUTS_NO_PREVOTE;
+    const leaderBound = healedAt + timeouts * this.electionTimeoutMs;
+    while (this.leader() === undefined && this.queue.now < leaderBound) this.runFor(TICK_MS * 5);
+    if (this.leader() === undefined) this.violation(`liveness: no leader within ${timeouts} election timeouts after healing`);
+    this.runFor(2 * this.electionTimeoutMs);
+    this.clientsRunning = false;
+    this.awaitConvergence(healedAt + 40 * this.electionTimeoutMs);
+    return this.report();
+  }
+
+  private runFor(ms: number): void {
+    const until = this.queue.now + ms;
+    while (this.queue.now < until) {
+      this.queue.runUntil(Math.min(until, this.queue.now + 50 * TICK_MS));
+      if (this.options.stopOnViolation === true && this.violations.length > 0) return;
+    }
+  }
+
+  private injectFault(): void {
+    if (this.options.stopOnViolation === true && this.violations.length > 0) return;
+    const kind = this.prng.pick(this.options.faultKinds ?? FAULT_KINDS);
+    this.faultCounts[kind] = (this.faultCounts[kind] ?? 0) + 1;
+    this.faultCount++;
+    const heal = startFault(kind, this);
+    this.heals.push(heal);
+    const duration = this.electionTimeoutMs * (0.5 + this.prng.float() * 3);
+    this.queue.schedule(duration, () => {
+      const i = this.heals.indexOf(heal);
+      if (i >= 0) {
+        this.heals.splice(i, 1);
+        heal();
+      }
+    });
+  }
+
+  private awaitConvergence(deadline: number): void {
+    for (;;) {
+      // Members the configuration names; a spawned member whose addition never committed is not one.
+      const named = new Set(this.voters().concat(this.learners()));
+      const live = this.members().filter((m) => m.up && named.has(m.id));
+      const l = this.leader();
+      if (l !== undefined) {
+        const commit = l.node().raft.log.committed;
+        const hashes = new Set(live.map((m) => m.store.hash()));
+        const caughtUp = live.every((m) => m.node().raft.log.applied === commit);
+        if (caughtUp && hashes.size === 1) return;
+      }
+      if (this.queue.now >= deadline) {
+        const state = live.map((m) => `${m.id}:applied=${m.node().raft.log.applied}/${m.store.hash()}`).join(' ');
+        this.violation(`liveness: members did not converge after healing (${state})`);
+        return;
+      }
+      this.runFor(TICK_MS * 10);
+    }
+  }
+
+  private report(): SimReport {
+    const history = this.recorder.history();
+    const lin = checkLinearizability(kvModel, history, { timeoutMs: 20_000 });
+    if (lin.result === 'illegal') this.violation(`linearizability: ${lin.message}`);
+    const revs = checkRevisionsRespectRealTime(history);
+    if (!revs.ok) this.violation(`revisions: ${revs.violationCount} violations, first: ${revs.violations[0]?.message ?? ''}`);
+    return {
+      seed: this.options.seed,
+      topology: `${this.topology.describe}; ${this.members().length} members`,
+      faults: this.faultCounts,
+      faultCount: this.faultCount,
+      simulatedMs: this.queue.now,
+      events: this.queue.executed,
+      operations: history.length,
+      unknownOperations: history.filter((op) => op.returnTime === Number.POSITIVE_INFINITY).length,
+      committedEntries: this.maxCommitted,
+      leaderElections: this.elections,
+      violations: this.violations,
+      linearizability: lin.result,
+    };
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function runSeed(options: SimOptions): SimReport {
+  assert(Number.isInteger(options.seed), `seed must be an integer, got ${options.seed}`);
+  return new ClusterSim(options).run();
+}
