@@ -34,6 +34,8 @@ export interface SimOptions {
   readonly learners?: number;
   /** Draw faults only of these kinds (default: the whole catalogue). */
   readonly faultKinds?: readonly FaultKind[];
+  /** Narrates the run (elections, faults, phases) as it happens. */
+  readonly log?: (line: string) => void;
   /** Stop at the first invariant violation (the rest of the run would only add noise). */
   readonly stopOnViolation?: boolean;
 }
@@ -223,13 +225,19 @@ export class ClusterSim implements FaultTarget {
 
   // ---- invariants ----
 
+  private say(line: string): void {
+    this.options.log?.(`${(this.queue.now / 1000).toFixed(3).padStart(8)}s  ${line}`);
+  }
+
   private violation(msg: string): void {
+    this.say(`VIOLATION ${msg}`);
     this.violations.push(`t=${this.queue.now.toFixed(1)}ms ${msg}`);
   }
 
   /** Election safety (at most one leader per term) and leader completeness (§5.4). */
   private checkNewLeader(m: SimMember): void {
     this.elections++;
+    this.say(`member ${m.id} (${m.dc}) is leader of term ${m.node().raft.term}`);
     const watchers = this.nextLeaderWatchers;
     this.nextLeaderWatchers = [];
     for (const fn of watchers) fn(m);
@@ -367,6 +375,7 @@ export class ClusterSim implements FaultTarget {
     }
     this.runFor(safetyMs + this.electionTimeoutMs);
     // Liveness phase: heal everything and require a leader and convergence within bounds.
+    this.say('liveness phase: every fault healed, crashed members restarted');
     for (const h of this.heals.splice(0)) h();
     this.network.healAll();
     for (const m of this.members()) {
@@ -400,6 +409,7 @@ export class ClusterSim implements FaultTarget {
     const kind = this.prng.pick(this.options.faultKinds ?? FAULT_KINDS);
     this.faultCounts[kind] = (this.faultCounts[kind] ?? 0) + 1;
     this.faultCount++;
+    this.say(`fault: ${kind}`);
     const heal = startFault(kind, this);
     this.heals.push(heal);
     const duration = this.electionTimeoutMs * (0.5 + this.prng.float() * 3);
@@ -422,7 +432,10 @@ export class ClusterSim implements FaultTarget {
         const commit = l.node().raft.log.committed;
         const hashes = new Set(live.map((m) => m.store.hash()));
         const caughtUp = live.every((m) => m.node().raft.log.applied === commit);
-        if (caughtUp && hashes.size === 1) return;
+        if (caughtUp && hashes.size === 1) {
+          this.say(`converged: ${live.length} members applied index ${commit}, state ${[...hashes][0] ?? ''}`);
+          return;
+        }
       }
       if (this.queue.now >= deadline) {
         const state = live.map((m) => `${m.id}:applied=${m.node().raft.log.applied}/${m.store.hash()}`).join(' ');
