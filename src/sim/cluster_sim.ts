@@ -59,6 +59,7 @@ const TICK_MS = 10;
 const SNAPSHOT_EVERY_ENTRIES = 64;
 const COMPACTION_LAG_ENTRIES = 16;
 const MEMBER_IDS_MAX = 12;
+const LOG_MATCHING_CHECK_EVERY_CHUNKS = 4;
 /** After healing, a leader must exist within this many election timeouts. */
 const LEADER_BOUND_TIMEOUTS = 10;
 const LEADER_BOUND_TIMEOUTS_NO_PREVOTE = 30;
@@ -106,6 +107,7 @@ export class ClusterSim implements FaultTarget {
   private readonly committed = new Map<LogIndex, Entry>();
   private maxCommitted = 0;
   private latestConfIndex = 0;
+  private chunks = 0;
   /** Members that some applied configuration has named. */
   private readonly everNamed = new Set<NodeId>();
   private elections = 0;
@@ -259,6 +261,30 @@ export class ClusterSim implements FaultTarget {
     }
   }
 
+  /**
+   * Log Matching (§5.3), checked across every pair of running members: where two logs hold an entry of
+   * the same index and term, they hold the same entries before it.
+   */
+  private checkLogMatching(): void {
+    const logs = this.members().filter((m) => m.up).map((m) => ({ id: m.id, log: m.node().raft.log }));
+    for (let a = 0; a < logs.length; a++) {
+      for (let b = a + 1; b < logs.length; b++) {
+        const x = logs[a] as (typeof logs)[number];
+        const y = logs[b] as (typeof logs)[number];
+        const lo = Math.max(x.log.firstIndex(), y.log.firstIndex());
+        let agreed = false;
+        for (let i = Math.min(x.log.lastIndex(), y.log.lastIndex()); i >= lo; i--) {
+          const same = x.log.term(i as LogIndex) === y.log.term(i as LogIndex);
+          if (same) agreed = true;
+          else if (agreed) {
+            this.violation(`log matching: members ${x.id} and ${y.id} agree at a later index but differ at ${i}`);
+            return;
+          }
+        }
+      }
+    }
+  }
+
   /** State machine safety: every member applies the same entry at each index. */
   private checkApplied(m: SimMember, e: Entry): void {
     const seen = this.committed.get(e.index);
@@ -400,6 +426,8 @@ export class ClusterSim implements FaultTarget {
     const until = this.queue.now + ms;
     while (this.queue.now < until) {
       this.queue.runUntil(Math.min(until, this.queue.now + 50 * TICK_MS));
+      // Every few chunks of virtual time: the pairwise comparison is the costliest check.
+      if (++this.chunks % LOG_MATCHING_CHECK_EVERY_CHUNKS === 0) this.checkLogMatching();
       if (this.options.stopOnViolation === true && this.violations.length > 0) return;
     }
   }
