@@ -21,15 +21,15 @@ function raftThroughput(batch: number, totalEntries: number): { entriesPerSec: n
   return { entriesPerSec: leader.raft.log.applied / seconds, messages };
 }
 
-function simulatorSpeed(seeds: number): { simulatedPerWall: number; seconds: number } {
+async function simulatorSpeed(seeds: number): Promise<{ simulatedPerWall: number; seconds: number }> {
   let simulatedMs = 0;
   const started = performance.now();
-  for (let s = 1; s <= seeds; s++) simulatedMs += runSeed({ seed: s }).simulatedMs;
+  for (let s = 1; s <= seeds; s++) simulatedMs += (await runSeed({ seed: s })).simulatedMs;
   const wall = (performance.now() - started) / 1000;
   return { simulatedPerWall: simulatedMs / 1000 / wall, seconds: wall };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   console.log('Raft core, 3 members in one process, no I/O, 16-byte entries');
   console.log('batch   entries/s   messages');
   // Warm up the JIT before measuring.
@@ -39,8 +39,8 @@ function main(): void {
     const r = raftThroughput(batch, total);
     console.log(`${String(batch).padStart(5)}  ${Math.round(r.entriesPerSec).toLocaleString('en-US').padStart(10)}  ${r.messages.toLocaleString('en-US').padStart(9)}`);
   }
-  const sim = simulatorSpeed(20);
+  const sim = await simulatorSpeed(20);
   console.log(`\nSimulator: 20 seeds in ${sim.seconds.toFixed(1)} s wall, ${sim.simulatedPerWall.toFixed(0)} simulated seconds per wall second`);
 }
 
-main();
+await main();

@@ -30,7 +30,7 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let args: Args;
   try {
     args = parseArgs(process.argv.slice(2));
@@ -47,7 +47,7 @@ function main(): void {
   let events = 0;
   const failed: SimReport[] = [];
   for (const [i, seed] of seeds.entries()) {
-    const r = runSeed({ seed, faultsMin: args.faultsMin, faultsMax: args.faultsMin + 6 });
+    const r = await runSeed({ seed, faultsMin: args.faultsMin, faultsMax: args.faultsMin + 6 });
     for (const [k, n] of Object.entries(r.faults)) faults[k as FaultKind] = (faults[k as FaultKind] ?? 0) + n;
     simulatedMs += r.simulatedMs;
     operations += r.operations;
@@ -76,4 +76,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

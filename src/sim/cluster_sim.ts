@@ -387,7 +387,7 @@ export class ClusterSim implements FaultTarget {
 
   // ---- the run ----
 
-  run(): SimReport {
+  async run(): Promise<SimReport> {
     const o = this.options;
     const p = this.prng;
     const safetyMs = (o.safetyElectionTimeouts ?? 20) * this.electionTimeoutMs;
@@ -399,7 +399,7 @@ export class ClusterSim implements FaultTarget {
     for (const at of times) {
       this.queue.schedule(at, () => this.injectFault());
     }
-    this.runFor(safetyMs + this.electionTimeoutMs);
+    await this.runFor(safetyMs + this.electionTimeoutMs);
     // Liveness phase: heal everything and require a leader and convergence within bounds.
     this.say('liveness phase: every fault healed, crashed members restarted');
     for (const h of this.heals.splice(0)) h();
@@ -414,18 +414,18 @@ export class ClusterSim implements FaultTarget {
     // term and loses) until the randomized timeouts favour an up-to-date member, so it gets a longer bound.
     const timeouts = this.env.preVote ? LEADER_BOUND_TIMEOUTS : LEADER_BOUND_TIMEOUTS_NO_PREVOTE;
     const leaderBound = healedAt + timeouts * this.electionTimeoutMs;
-    while (this.leader() === undefined && this.queue.now < leaderBound) this.runFor(TICK_MS * 5);
+    while (this.leader() === undefined && this.queue.now < leaderBound) await this.runFor(TICK_MS * 5);
     if (this.leader() === undefined) this.violation(`liveness: no leader within ${timeouts} election timeouts after healing`);
-    this.runFor(2 * this.electionTimeoutMs);
+    await this.runFor(2 * this.electionTimeoutMs);
     this.clientsRunning = false;
-    this.awaitConvergence(healedAt + 40 * this.electionTimeoutMs);
+    await this.awaitConvergence(healedAt + 40 * this.electionTimeoutMs);
     return this.report();
   }
 
-  private runFor(ms: number): void {
+  private async runFor(ms: number): Promise<void> {
     const until = this.queue.now + ms;
     while (this.queue.now < until) {
-      this.queue.runUntil(Math.min(until, this.queue.now + 50 * TICK_MS));
+      await this.queue.runUntil(Math.min(until, this.queue.now + 50 * TICK_MS));
       // Every few chunks of virtual time: the pairwise comparison is the costliest check.
       if (++this.chunks % LOG_MATCHING_CHECK_EVERY_CHUNKS === 0) this.checkLogMatching();
       if (this.options.stopOnViolation === true && this.violations.length > 0) return;
@@ -450,7 +450,7 @@ export class ClusterSim implements FaultTarget {
     });
   }
 
-  private awaitConvergence(deadline: number): void {
+  private async awaitConvergence(deadline: number): Promise<void> {
     for (;;) {
       // Members the configuration names; a spawned member whose addition never committed is not one.
       const named = new Set(this.voters().concat(this.learners()));
@@ -470,7 +470,7 @@ export class ClusterSim implements FaultTarget {
         this.violation(`liveness: members did not converge after healing (${state})`);
         return;
       }
-      this.runFor(TICK_MS * 10);
+      await this.runFor(TICK_MS * 10);
     }
   }
 
@@ -503,7 +503,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-export function runSeed(options: SimOptions): SimReport {
+export function runSeed(options: SimOptions): Promise<SimReport> {
   assert(Number.isInteger(options.seed), `seed must be an integer, got ${options.seed}`);
   return new ClusterSim(options).run();
 }

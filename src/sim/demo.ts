@@ -7,7 +7,7 @@ import { runSeed } from './cluster_sim.js';
 const seed = Number(process.env['SEED'] ?? 7);
 console.log(`Meridian simulator demo: seed ${seed} (replay with SEED=${seed} npm start; many seeds: npm run sim -- --seeds 100)\n`);
 const started = performance.now();
-const r = runSeed({ seed, log: (line) => console.log(line) });
+const r = await runSeed({ seed, log: (line) => console.log(line) });
 const wall = (performance.now() - started) / 1000;
 console.log(`\nTopology: ${r.topology}`);
 console.log(`Faults injected: ${r.faultCount} (${Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(', ')})`);

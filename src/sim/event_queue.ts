@@ -2,6 +2,13 @@
 
 import { assert } from '../util/assert.js';
 
+const SETTLE_YIELDS_MAX = 10_000;
+
+/** Lets every queued microtask (and the promise chains they start) run. */
+function yieldToMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 interface Event {
   readonly time: number;
   readonly seq: number;
@@ -25,19 +32,40 @@ export class EventQueue {
     return this.heap.length;
   }
 
+  /** Asynchronous work in flight (simulated disk I/O): it must finish before the clock moves on. */
+  private inFlight = 0;
+
+  /**
+   * Registers a promise of simulated work. Simulated I/O completes in microtasks, without real time;
+   * the loop lets those settle after each event, so the run stays deterministic.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight++;
+    const done = (): void => {
+      this.inFlight--;
+    };
+    work.then(done, done);
+    return work;
+  }
+
   /** Runs events until the clock passes `untilMs` or the queue is empty; returns events run. */
-  runUntil(untilMs: number, maxEvents = Number.MAX_SAFE_INTEGER): number {
+  async runUntil(untilMs: number): Promise<number> {
     let n = 0;
-    while (this.heap.length > 0 && n < maxEvents) {
+    while (this.heap.length > 0) {
       const top = this.heap[0] as Event;
       if (top.time > untilMs) break;
       this.pop();
       this.now = top.time;
       top.run();
       n++;
+      // A bounded number of yields: simulated I/O never waits on anything outside the simulation.
+      for (let i = 0; this.inFlight > 0; i++) {
+        assert(i < SETTLE_YIELDS_MAX, `simulated work did not settle after ${SETTLE_YIELDS_MAX} yields`);
+        await yieldToMicrotasks();
+      }
     }
     this.executed += n;
-    if (this.now < untilMs && n < maxEvents) this.now = untilMs;
+    if (this.now < untilMs) this.now = untilMs;
     return n;
   }
 

@@ -10,17 +10,17 @@ import { figure8 } from './scenarios.js';
 /** Seeds tried per bug, at most: every bug below is caught well within this bound. */
 const SEEDS_MAX = 20;
 
-function firstCatch(bugs: PlantedBugs, base: Omit<SimOptions, 'seed'>): { seed: number; violation: string } | null {
+async function firstCatch(bugs: PlantedBugs, base: Omit<SimOptions, 'seed'>): Promise<{ seed: number; violation: string } | null> {
   for (let seed = 1; seed <= SEEDS_MAX; seed++) {
-    const r = runSeed({ ...base, seed, plantedBugs: bugs, stopOnViolation: true });
+    const r = await runSeed({ ...base, seed, plantedBugs: bugs, stopOnViolation: true });
     if (r.violations.length > 0) return { seed, violation: r.violations[0] ?? '' };
   }
   return null;
 }
 
-function assertCleanWithoutBug(base: Omit<SimOptions, 'seed'>, upTo: number): void {
+async function assertCleanWithoutBug(base: Omit<SimOptions, 'seed'>, upTo: number): Promise<void> {
   for (let seed = 1; seed <= upTo; seed++) {
-    const r = runSeed({ ...base, seed });
+    const r = await runSeed({ ...base, seed });
     assert.deepEqual(r.violations, [], `seed ${seed} fails on the correct build (replay: SEED=${seed})`);
   }
 }
@@ -46,10 +46,10 @@ const cases: { name: string; bugs: PlantedBugs; base: Omit<SimOptions, 'seed'> }
 ];
 
 for (const c of cases) {
-  test(`the simulator catches a planted bug: ${c.name}`, (t) => {
-    const caught = firstCatch(c.bugs, c.base);
+  test(`the simulator catches a planted bug: ${c.name}`, async (t) => {
+    const caught = await firstCatch(c.bugs, c.base);
     assert.ok(caught !== null, `not caught within ${SEEDS_MAX} seeds`);
     t.diagnostic(`caught at seed ${caught.seed}: ${caught.violation.slice(0, 240)}`);
-    assertCleanWithoutBug(c.base, caught.seed);
+    await assertCleanWithoutBug(c.base, caught.seed);
   });
 }

@@ -11,8 +11,8 @@ export function seedSuite(from: number, to: number): void {
   const only = process.env['SEED'];
   const seeds = only !== undefined ? [Number(only)] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
   for (const seed of seeds) {
-    test(`simulator seed ${seed}`, (t) => {
-      const r = runSeed({ seed, faultsMin: SUITE_FAULTS_MIN, faultsMax: SUITE_FAULTS_MIN + 6 });
+    test(`simulator seed ${seed}`, async (t) => {
+      const r = await runSeed({ seed, faultsMin: SUITE_FAULTS_MIN, faultsMax: SUITE_FAULTS_MIN + 6 });
       assert.ok(r.faultCount >= SUITE_FAULTS_MIN, `only ${r.faultCount} faults injected`);
       assert.deepEqual(r.violations, [], `seed ${seed} (${r.topology}) failed; replay: SEED=${seed} npm run sim`);
       assert.notEqual(r.linearizability, 'illegal');
