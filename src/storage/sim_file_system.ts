@@ -402,22 +402,25 @@ export class SimFileSystem implements FileSystem {
     for (let i = 0; i < kept; i++) file.durable.apply(file.pending[i] as PendingOp);
     const next = file.pending[kept];
     if (next === undefined || next.kind !== 'write') return;
-    const bytes = next.bytes;
-    const sectors = Math.ceil(bytes.byteLength / SECTOR_BYTES);
+    // Disks persist whole sectors at sector-aligned file offsets, so tears follow those boundaries.
+    const { offset, bytes } = next;
+    const end = offset + bytes.byteLength;
+    const firstSector = Math.floor(offset / SECTOR_BYTES);
+    const sectorCount = Math.ceil(end / SECTOR_BYTES) - firstSector;
+    const land = (from: number, to: number): void => {
+      if (to > from) file.durable.write(from, bytes.subarray(from - offset, to - offset));
+    };
     const shape = this.prng.int(3);
     if (shape === 0) {
       // A prefix of whole sectors reached the platter.
-      file.durable.write(next.offset, bytes.subarray(0, this.prng.int(sectors + 1) * SECTOR_BYTES));
+      land(offset, Math.min(end, (firstSector + this.prng.int(sectorCount + 1)) * SECTOR_BYTES));
     } else if (shape === 1) {
-      // A prefix cut at any byte.
-      file.durable.write(next.offset, bytes.subarray(0, this.prng.int(bytes.byteLength + 1)));
+      // A prefix cut at any byte (a device without atomic sectors).
+      land(offset, offset + this.prng.int(bytes.byteLength + 1));
     } else {
       // Sectors persisted out of order: any subset of them.
-      for (let s = 0; s < sectors; s++) {
-        if (this.prng.chance(0.5)) {
-          const start = s * SECTOR_BYTES;
-          file.durable.write(next.offset + start, bytes.subarray(start, Math.min(bytes.byteLength, start + SECTOR_BYTES)));
-        }
+      for (let s = firstSector; s < firstSector + sectorCount; s++) {
+        if (this.prng.chance(0.5)) land(Math.max(offset, s * SECTOR_BYTES), Math.min(end, (s + 1) * SECTOR_BYTES));
       }
     }
   }
