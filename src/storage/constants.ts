@@ -12,6 +12,9 @@ export const WAL_RECORD_HEADER_BYTES = 24;
 export const WAL_RECORD_ALIGN_BYTES = 8;
 /** A record's payload above this is corruption (raft entries are limited far below it upstream). */
 export const WAL_RECORD_PAYLOAD_BYTES_MAX = 32 * 1024 * 1024;
+/** The next segment is prepared in the background once the current one is this full (not at once, so a
+ * restarting member does not write a whole segment of zeros while it catches up). */
+export const WAL_PREPARE_NEXT_AT_FRACTION = 0.5;
 /** Zeros are written in pieces of this size when a segment is preallocated. */
 export const PREALLOCATE_CHUNK_BYTES = 1024 * 1024;
 /** Snapshot files kept on disk (etcd keeps 5); older ones are deleted after a new one is saved. */
@@ -29,4 +32,5 @@ assert(WAL_SEGMENT_BYTES >= WAL_SEGMENT_BYTES_MIN, 'segment size below its minim
 assert(WAL_SEGMENT_BYTES_MIN % WAL_RECORD_ALIGN_BYTES === 0, 'segment minimum not aligned');
 assert(WAL_RECORD_HEADER_BYTES % WAL_RECORD_ALIGN_BYTES === 0, 'record header not aligned');
 assert(PREALLOCATE_CHUNK_BYTES % WAL_RECORD_ALIGN_BYTES === 0, 'preallocation chunk not aligned');
+assert(WAL_PREPARE_NEXT_AT_FRACTION > 0 && WAL_PREPARE_NEXT_AT_FRACTION < 1, 'prepare the next segment before the current is full');
 assert(SNAPSHOTS_RETAINED >= 1, 'at least the newest snapshot must be retained');

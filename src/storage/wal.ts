@@ -7,7 +7,7 @@ import { assert } from '../util/assert.js';
 import { logIndex, type LogIndex, type NodeId } from '../util/branded.js';
 import type { Entry, HardState } from '../raft/types.js';
 import { EMPTY_HARD_STATE } from '../raft/memory_storage.js';
-import { PREALLOCATE_CHUNK_BYTES, STORAGE_FORMAT_VERSION, WAL_SEGMENT_BYTES_MIN } from './constants.js';
+import { PREALLOCATE_CHUNK_BYTES, STORAGE_FORMAT_VERSION, WAL_PREPARE_NEXT_AT_FRACTION, WAL_SEGMENT_BYTES_MIN } from './constants.js';
 import { StorageCorruptionError, StorageInconsistentError, WrongDataDirError } from './errors.js';
 import { FilePipeline, preallocate } from './file_pipeline.js';
 import type { FileHandle, FileSystem } from './file_system.js';
@@ -125,11 +125,12 @@ export class Wal {
         visit(b.records, path, b.offset);
       }
     };
+    const reader = new SegmentReader(fs);
     let expect: number | null = null;
     let prevEnd = 0;
     for (let i = 0; i < run.length - 1; i++) {
       const seg = run[i] as Segment;
-      const bytes = await fs.readFile(seg.path);
+      const bytes = await reader.read(seg.path);
       const scan = scanSegment(bytes, expect);
       checkMetadata(scan, seg, options);
       const damage = judgeSealed(bytes, scan);
@@ -139,7 +140,7 @@ export class Wal {
       prevEnd = scan.end;
     }
     const last = run[run.length - 1] as Segment;
-    const bytes = await fs.readFile(last.path);
+    const bytes = await reader.read(last.path);
     const scan = scanSegment(bytes, expect);
     checkMetadata(scan, last, options);
     const lastSeq = lastSeqOf(scan, expect ?? 1);
@@ -165,7 +166,7 @@ export class Wal {
     const wal = new Wal(fs, dir, options, run, handle, offset, lastSeq + 1, tracker.hardState, tracker.mark);
     wal.stale = stale;
     wal.stats.tornBytesRepaired = stats.tornBytesRepaired;
-    wal.pipeline.start();
+    wal.maybePrepareNext();
     return wal;
   }
 
@@ -202,6 +203,7 @@ export class Wal {
     this.stats.batches++;
     this.stats.syncs++;
     this.stats.bytesWritten += bytes.byteLength;
+    this.maybePrepareNext();
   }
 
   /**
@@ -239,6 +241,10 @@ export class Wal {
     await this.handle.close();
   }
 
+  private maybePrepareNext(): void {
+    if (this.offset >= this.options.segmentBytes * WAL_PREPARE_NEXT_AT_FRACTION) this.pipeline.start();
+  }
+
   private currentSegment(): Segment {
     const seg = this.segments[this.segments.length - 1];
     assert(seg !== undefined, 'the WAL has no segment');
@@ -258,7 +264,6 @@ export class Wal {
     this.offset = 0;
     this.stats.segmentsCut++;
     this.stats.syncs++;
-    this.pipeline.start();
     await old.close();
   }
 }
@@ -322,6 +327,47 @@ async function listSegments(fs: FileSystem, dir: string): Promise<{ run: Segment
   let start = segments.length - 1;
   while (start > 0 && (segments[start - 1] as Segment).seq === (segments[start] as Segment).seq - 1) start--;
   return { run: segments.slice(start), stale: segments.slice(0, start) };
+}
+
+/**
+ * Reads segments without paying for their preallocated zero tail: the file is read backwards into a
+ * reused buffer until data shows up, and only the part up to there gets memory of its own (touching
+ * fresh memory costs more than reading a cached file). The bytes returned are followed by zeros only.
+ */
+class SegmentReader {
+  private readonly scratch = new Uint8Array(PREALLOCATE_CHUNK_BYTES);
+  private readonly zeros = new Uint8Array(PREALLOCATE_CHUNK_BYTES);
+
+  constructor(private readonly fs: FileSystem) {}
+
+  async read(path: string): Promise<Uint8Array> {
+    const handle = await this.fs.open(path, 'read');
+    try {
+      let end = await handle.size();
+      while (end > 0) {
+        const from = Math.max(0, end - this.scratch.byteLength);
+        const n = await readFully(handle, this.scratch.subarray(0, end - from), from);
+        if (Buffer.compare(this.scratch.subarray(0, n), this.zeros.subarray(0, n)) !== 0) break;
+        end = from;
+      }
+      const data = Buffer.allocUnsafe(end);
+      const n = await readFully(handle, data, 0);
+      return new Uint8Array(data.buffer, data.byteOffset, n);
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** Reads until `into` is full or the file ends; returns the bytes read. */
+async function readFully(handle: FileHandle, into: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < into.byteLength) {
+    const n = await handle.read(into.subarray(done), position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 async function zeroRange(handle: FileHandle, from: number, to: number): Promise<void> {

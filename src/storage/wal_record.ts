@@ -172,26 +172,33 @@ export type ReadResult =
   | { readonly kind: 'zero' }
   | { readonly kind: 'bad'; readonly reason: string; readonly checksumValid: boolean };
 
-/** Reads the record at `offset` of `bytes`; never throws on any input. */
-export function readRecord(bytes: Uint8Array, offset: number): ReadResult {
+/** A view of the whole buffer, made once per segment: creating one per record dominated recovery. */
+export function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Reads the record at `offset` of `bytes`; never throws on any input. `view` must be viewOf(bytes);
+ * pass a plain Uint8Array (not a Buffer), so payload slices are cheap typed-array views.
+ */
+export function readRecord(bytes: Uint8Array, offset: number, view: DataView = viewOf(bytes)): ReadResult {
   if (offset + WAL_RECORD_HEADER_BYTES > bytes.byteLength) {
     return isZero(bytes, offset, bytes.byteLength) ? { kind: 'zero' } : { kind: 'bad', reason: 'truncated record header', checksumValid: false };
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, WAL_RECORD_HEADER_BYTES);
-  const len = view.getUint32(4, true);
+  const len = view.getUint32(offset + 4, true);
   if (len === 0 && isZero(bytes, offset, offset + WAL_RECORD_HEADER_BYTES)) return { kind: 'zero' };
   if (len > WAL_RECORD_PAYLOAD_BYTES_MAX) return bad(`record length ${len} exceeds the maximum`);
   const end = offset + WAL_RECORD_HEADER_BYTES + len;
   if (end > bytes.byteLength) return bad(`record length ${len} runs past the end of the file`);
   const crc = crc32c(bytes.subarray(offset + 4, end));
-  if (crc !== view.getUint32(0, true)) return bad('checksum mismatch');
-  const flags = view.getUint8(9);
-  if ((flags & ~FLAG_BATCH_END) !== 0 || view.getUint16(10, true) !== 0 || view.getUint32(20, true) !== 0) {
+  if (crc !== view.getUint32(offset, true)) return bad('checksum mismatch');
+  const flags = view.getUint8(offset + 9);
+  if ((flags & ~FLAG_BATCH_END) !== 0 || view.getUint16(offset + 10, true) !== 0 || view.getUint32(offset + 20, true) !== 0) {
     return { kind: 'bad', reason: 'reserved header bits set', checksumValid: true };
   }
-  const seq = getU64(view, 12);
+  const seq = getU64(view, offset + 12);
   if (seq <= 0) return { kind: 'bad', reason: `bad batch sequence`, checksumValid: true };
-  const record = decodePayload(view.getUint8(8), bytes.subarray(offset + WAL_RECORD_HEADER_BYTES, end));
+  const record = decodePayload(view.getUint8(offset + 8), bytes, view, offset + WAL_RECORD_HEADER_BYTES, len);
   if (typeof record === 'string') return { kind: 'bad', reason: record, checksumValid: true };
   return { kind: 'ok', record, seq, batchEnd: flags === FLAG_BATCH_END, next: offset + recordBytes(len) };
 }
@@ -206,57 +213,71 @@ export function isZero(bytes: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
+const ZERO_CHUNK = new Uint8Array(64 * 1024);
+
 /** The offset of the last non-zero byte in [from, bytes.length), or -1. */
 export function lastNonZero(bytes: Uint8Array, from: number): number {
-  for (let i = bytes.byteLength - 1; i >= from; i--) if (bytes[i] !== 0) return i;
+  // Whole chunks are compared with memcmp: a preallocated segment's tail is tens of MiB of zeros.
+  let end = bytes.byteLength;
+  while (end - from >= ZERO_CHUNK.byteLength && Buffer.compare(bytes.subarray(end - ZERO_CHUNK.byteLength, end), ZERO_CHUNK) === 0) {
+    end -= ZERO_CHUNK.byteLength;
+  }
+  for (let i = end - 1; i >= from; i--) if (bytes[i] !== 0) return i;
   return -1;
 }
 
-/** Decodes a payload whose checksum matched; a string is the reason it is malformed. */
-function decodePayload(type: number, p: Uint8Array): WalRecord | string {
-  const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
+/** Decodes the payload at [at, at + len) whose checksum matched; a string is the reason it is malformed. */
+function decodePayload(type: number, bytes: Uint8Array, view: DataView, at: number, len: number): WalRecord | string {
   switch (type) {
     case RecordType.Entry:
-      return decodeEntry(view, p);
+      return decodeEntry(bytes, view, at, len);
     case RecordType.HardState: {
-      if (p.byteLength !== HARD_STATE_BYTES) return `hard state record of ${p.byteLength} bytes`;
-      const [t, v, c] = [getU64(view, 0), getU64(view, 8), getU64(view, 16)];
+      if (len !== HARD_STATE_BYTES) return `hard state record of ${len} bytes`;
+      const t = getU64(view, at);
+      const v = getU64(view, at + 8);
+      const c = getU64(view, at + 16);
       if (t < 0 || v < 0 || c < 0) return 'hard state field out of range';
       return { type: RecordType.HardState, hardState: { term: term(t), vote: nodeId(v), commit: logIndex(c) } };
     }
     case RecordType.Snapshot: {
-      if (p.byteLength !== SNAPSHOT_MARK_BYTES) return `snapshot record of ${p.byteLength} bytes`;
-      const [i, t, k] = [getU64(view, 0), getU64(view, 8), view.getUint8(16)];
+      if (len !== SNAPSHOT_MARK_BYTES) return `snapshot record of ${len} bytes`;
+      const i = getU64(view, at);
+      const t = getU64(view, at + 8);
+      const k = view.getUint8(at + 16);
       if (i < 0 || t < 0 || k > 1) return 'snapshot record field out of range';
       return { type: RecordType.Snapshot, mark: { index: logIndex(i), term: term(t), kind: k === 1 ? 'restore' : 'mark' } };
     }
     case RecordType.Metadata:
-      return decodeMetadata(view, p);
+      return decodeMetadata(bytes, view, at, len);
     default:
       return `unknown record type ${type}`;
   }
 }
 
-function decodeEntry(view: DataView, p: Uint8Array): WalRecord | string {
-  if (p.byteLength < ENTRY_FIXED_BYTES) return `entry record of ${p.byteLength} bytes`;
-  const [i, t, type] = [getU64(view, 0), getU64(view, 8), view.getUint8(16)];
+function decodeEntry(bytes: Uint8Array, view: DataView, at: number, len: number): WalRecord | string {
+  if (len < ENTRY_FIXED_BYTES) return `entry record of ${len} bytes`;
+  const i = getU64(view, at);
+  const t = getU64(view, at + 8);
+  const type = view.getUint8(at + 16);
   if (i <= 0 || t < 0) return 'entry index or term out of range';
   if (type !== EntryType.Normal && type !== EntryType.ConfChange) return `unknown entry type ${type}`;
   // The data is a view into the segment's buffer: no copy, the buffer lives as long as the entries.
-  return { type: RecordType.Entry, entry: { index: logIndex(i), term: term(t), type, data: p.subarray(ENTRY_FIXED_BYTES) } };
+  const data = bytes.subarray(at + ENTRY_FIXED_BYTES, at + len);
+  return { type: RecordType.Entry, entry: { index: logIndex(i), term: term(t), type, data } };
 }
 
-function decodeMetadata(view: DataView, p: Uint8Array): WalRecord | string {
-  if (p.byteLength < METADATA_FIXED_BYTES) return `metadata record of ${p.byteLength} bytes`;
-  const version = view.getUint32(0, true);
-  const idBytes = view.getUint32(4, true);
-  const [segmentSeq, member] = [getU64(view, 8), getU64(view, 16)];
+function decodeMetadata(bytes: Uint8Array, view: DataView, at: number, len: number): WalRecord | string {
+  if (len < METADATA_FIXED_BYTES) return `metadata record of ${len} bytes`;
+  const version = view.getUint32(at, true);
+  const idBytes = view.getUint32(at + 4, true);
+  const segmentSeq = getU64(view, at + 8);
+  const member = getU64(view, at + 16);
   if (version !== STORAGE_FORMAT_VERSION) return `unsupported format version ${version}`;
-  if (idBytes > CLUSTER_ID_BYTES_MAX || p.byteLength !== METADATA_FIXED_BYTES + idBytes) return 'bad cluster id length';
-  if (segmentSeq < 0 || member < 0 || view.getUint32(24, true) !== 0) return 'metadata field out of range';
+  if (idBytes > CLUSTER_ID_BYTES_MAX || len !== METADATA_FIXED_BYTES + idBytes) return 'bad cluster id length';
+  if (segmentSeq < 0 || member < 0 || view.getUint32(at + 24, true) !== 0) return 'metadata field out of range';
   let clusterId: string;
   try {
-    clusterId = utf8Strict.decode(p.subarray(METADATA_FIXED_BYTES));
+    clusterId = utf8Strict.decode(bytes.subarray(at + METADATA_FIXED_BYTES, at + len));
   } catch {
     return 'cluster id is not UTF-8';
   }
