@@ -8,7 +8,7 @@ import { Prng } from '../util/prng.js';
 import { StorageCorruptionError, StorageInconsistentError } from './errors.js';
 import { decodeIdentity, encodeIdentity } from './identity.js';
 import { RaftLog } from './raft_log.js';
-import { judgeSealed, judgeTail, lastSeqOf, scanSegment } from './segment_scan.js';
+import { collectSegment, judgeSealed, judgeTail, lastSeqOf } from './segment_scan.js';
 import { SimFileSystem } from './sim_file_system.js';
 import { decodeSnapshot, encodeSnapshotHead } from './snapshotter.js';
 import { BatchEncoder, readRecord } from './wal_record.js';
@@ -90,7 +90,7 @@ test('random bytes never crash or hang the WAL decoder', (t) => {
     // Sprinkle plausible small lengths so the decoder gets past its first checks now and then.
     if (bytes.byteLength >= 8 && prng.chance(0.5)) new DataView(bytes.buffer).setUint32(4, prng.int(64), true);
     readRecord(bytes, prng.int(bytes.byteLength + 1));
-    const scan = scanSegment(bytes, prng.chance(0.5) ? null : prng.range(1, 5));
+    const { scan } = collectSegment(bytes, prng.chance(0.5) ? null : prng.range(1, 5));
     assert.ok(scan.end <= bytes.byteLength);
     judgeSealed(bytes, scan);
     judgeTail(bytes, scan, lastSeqOf(scan, 1));
@@ -105,7 +105,7 @@ test('a mutated segment yields a prefix of the batches written, or corruption', 
   const runs = bounded(ITERATIONS, () => {
     const { bytes } = validSegment(prng, prng.range(1, 8));
     const damaged = mutate(prng, bytes);
-    const scan = scanSegment(damaged, 1);
+    const { scan, batches } = collectSegment(damaged, 1);
     const verdict = judgeTail(damaged, scan, lastSeqOf(scan, 1));
     if (verdict.kind === 'corrupt') {
       corrupt++;
@@ -114,10 +114,10 @@ test('a mutated segment yields a prefix of the batches written, or corruption', 
     }
     prefixes++;
     // Compared as decoded records: padding between records is not covered by checksums, and need not be.
-    const original = scanSegment(bytes, 1);
-    assert.ok(scan.batches.length <= original.batches.length, 'more batches than were written');
-    scan.batches.forEach((b, i) => assert.deepEqual(b, original.batches[i], `batch ${i + 1} differs from what was written`));
-    assert.equal(scan.end, original.batches[scan.batches.length]?.offset ?? original.end);
+    const original = collectSegment(bytes, 1);
+    assert.ok(batches.length <= original.batches.length, 'more batches than were written');
+    batches.forEach((b, i) => assert.deepEqual(b, original.batches[i], `batch ${i + 1} differs from what was written`));
+    assert.equal(scan.end, original.batches[batches.length]?.offset ?? original.scan.end);
   });
   t.diagnostic(`${runs} inputs: ${prefixes} recovered a prefix, ${corrupt} reported corruption`);
 });

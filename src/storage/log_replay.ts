@@ -77,6 +77,7 @@ export class LogReplay {
     if (at !== undefined && at.term !== snapTerm) {
       return `entry ${snapIndex} has term ${at.term} but the snapshot at that index has term ${snapTerm}`;
     }
-    return this.ents.slice(snapIndex + 1 - first);
+    // Without a copy when nothing is cut off: a large log would briefly be held twice.
+    return first === snapIndex + 1 ? this.ents : this.ents.slice(snapIndex + 1 - first);
   }
 }

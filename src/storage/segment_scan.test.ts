@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nodeId } from '../util/branded.js';
 import { SECTOR_BYTES } from './constants.js';
-import { judgeSealed, judgeTail, lastSeqOf, scanSegment } from './segment_scan.js';
+import { collectSegment, judgeSealed, judgeTail, lastSeqOf, type SegmentScan } from './segment_scan.js';
+
+const scanSegment = (bytes: Uint8Array, expected: number | null): SegmentScan => collectSegment(bytes, expected).scan;
 import { BatchEncoder } from './wal_record.js';
 import { entries, hardState, prngFor } from './test_helpers.js';
 
@@ -33,9 +35,9 @@ function segment(batchCount: number, entriesPerBatch = 3, dataBytes = 15): { byt
 
 test('a clean segment yields every batch in order and a clean tail', () => {
   const { bytes, offsets } = segment(5);
-  const scan = scanSegment(bytes, 1);
-  assert.equal(scan.batches.length, 5);
-  assert.deepEqual(scan.batches.map((b) => b.offset), offsets.slice(0, 5));
+  const { scan, batches } = collectSegment(bytes, 1);
+  assert.equal(scan.batchCount, 5);
+  assert.deepEqual(batches.map((b) => b.offset), offsets.slice(0, 5));
   assert.equal(scan.end, offsets[5]);
   assert.equal(scan.damage, null);
   assert.equal(lastSeqOf(scan, 1), 5);
@@ -52,10 +54,10 @@ test('a torn last batch, cut at any byte, is truncated back to the previous batc
     torn.fill(0, cut, stop);
     const scan = scanSegment(torn, 1);
     if (torn.every((b, i) => b === bytes[i])) {
-      assert.equal(scan.batches.length, 4, 'only zero bytes were cut');
+      assert.equal(scan.batchCount, 4, 'only zero bytes were cut');
       continue;
     }
-    assert.equal(scan.batches.length, 3, `cut at ${cut}`);
+    assert.equal(scan.batchCount, 3, `cut at ${cut}`);
     const verdict = judgeTail(torn, scan, lastSeqOf(scan, 1));
     if (cut === start) {
       assert.deepEqual(verdict, { kind: 'clean' });
@@ -132,7 +134,7 @@ test('a zeroed region before later batches is corruption', () => {
   const bad = bytes.slice();
   bad.fill(0, offsets[1] as number, offsets[2] as number);
   const scan = scanSegment(bad, 1);
-  assert.equal(scan.batches.length, 1);
+  assert.equal(scan.batchCount, 1);
   assert.equal(judgeTail(bad, scan, 1).kind, 'corrupt');
 });
 

@@ -23,7 +23,9 @@ export interface ScannedBatch {
 }
 
 export interface SegmentScan {
-  readonly batches: readonly ScannedBatch[];
+  readonly batchCount: number;
+  /** The sequence number of the last complete batch, if there is one. */
+  readonly lastSeq: number | null;
   /** The offset just past the last complete batch. */
   readonly end: number;
   /** The first invalid record at or after `end`; null if the records end in zeros or at the end of the file. */
@@ -31,19 +33,21 @@ export interface SegmentScan {
 }
 
 /**
- * Reads the complete batches at the start of a segment. Batch sequence numbers must run on from
+ * Reads the complete batches at the start of a segment, handing each to `visit` as soon as it is
+ * complete (so a large log is never held twice in memory). Batch sequence numbers must run on from
  * `expectedFirstSeq` (any start if null); the first record must be the segment's metadata.
  */
-export function scanSegment(file: Uint8Array, expectedFirstSeq: number | null): SegmentScan {
+export function scanSegment(file: Uint8Array, expectedFirstSeq: number | null, visit: (batch: ScannedBatch) => void): SegmentScan {
   // A plain Uint8Array over the same memory: slicing a Buffer builds a Buffer, several times slower.
   const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   const view = viewOf(bytes);
-  const batches: ScannedBatch[] = [];
+  let batchCount = 0;
+  let lastSeq: number | null = null;
   let end = 0;
   let offset = 0;
   let open: WalRecord[] = [];
   let expected = expectedFirstSeq;
-  const stop = (damage: Damage | null): SegmentScan => ({ batches, end, damage });
+  const stop = (damage: Damage | null): SegmentScan => ({ batchCount, lastSeq, end, damage });
   // Each step moves `offset` forward by at least one header, so the loop ends within bytes.length / 24 steps.
   for (;;) {
     const r = readRecord(bytes, offset, view);
@@ -54,7 +58,7 @@ export function scanSegment(file: Uint8Array, expectedFirstSeq: number | null): 
     if (expected !== null && r.seq !== expected) {
       return stop({ offset, reason: `batch sequence ${r.seq} where ${expected} was expected`, checksumValid: true });
     }
-    const isFirst = batches.length === 0 && open.length === 0;
+    const isFirst = batchCount === 0 && open.length === 0;
     if ((r.record.type === RecordType.Metadata) !== isFirst) {
       const reason = isFirst ? 'segment does not start with its metadata record' : 'metadata record inside a segment';
       return stop({ offset, reason, checksumValid: true });
@@ -63,7 +67,9 @@ export function scanSegment(file: Uint8Array, expectedFirstSeq: number | null): 
     open.push(r.record);
     offset = r.next;
     if (r.batchEnd) {
-      batches.push({ offset: end, seq: r.seq, records: open });
+      visit({ offset: end, seq: r.seq, records: open });
+      batchCount++;
+      lastSeq = r.seq;
       open = [];
       end = offset;
       expected = r.seq + 1;
@@ -71,16 +77,22 @@ export function scanSegment(file: Uint8Array, expectedFirstSeq: number | null): 
   }
 }
 
+/** Scans a segment and keeps its batches (for tests and tools; recovery visits them instead). */
+export function collectSegment(bytes: Uint8Array, expectedFirstSeq: number | null): { scan: SegmentScan; batches: ScannedBatch[] } {
+  const batches: ScannedBatch[] = [];
+  const scan = scanSegment(bytes, expectedFirstSeq, (b) => batches.push(b));
+  return { scan, batches };
+}
+
 /** The sequence number of the last complete batch, or the one before `expectedFirstSeq`. */
 export function lastSeqOf(scan: SegmentScan, expectedFirstSeq: number): number {
-  const last = scan.batches[scan.batches.length - 1];
-  return last === undefined ? expectedFirstSeq - 1 : last.seq;
+  return scan.lastSeq ?? expectedFirstSeq - 1;
 }
 
 /** A segment older than the newest must end cleanly: everything in it was synced before the next was created. */
 export function judgeSealed(bytes: Uint8Array, scan: SegmentScan): Damage | null {
   if (scan.damage !== null) return scan.damage;
-  if (scan.batches.length === 0) return { offset: 0, reason: 'segment has no complete batch', checksumValid: false };
+  if (scan.batchCount === 0) return { offset: 0, reason: 'segment has no complete batch', checksumValid: false };
   if (lastNonZero(bytes, scan.end) >= 0) return { offset: scan.end, reason: 'data after the last complete batch', checksumValid: false };
   return null;
 }

@@ -11,7 +11,7 @@ import { PREALLOCATE_CHUNK_BYTES, STORAGE_FORMAT_VERSION, WAL_PREPARE_NEXT_AT_FR
 import { StorageCorruptionError, StorageInconsistentError, WrongDataDirError } from './errors.js';
 import { FilePipeline, preallocate } from './file_pipeline.js';
 import type { FileHandle, FileSystem } from './file_system.js';
-import { judgeSealed, judgeTail, lastSeqOf, scanSegment, type SegmentScan } from './segment_scan.js';
+import { judgeSealed, judgeTail, lastSeqOf, scanSegment, type ScannedBatch } from './segment_scan.js';
 import { BatchEncoder, recordBytes, RecordType, type SnapshotMark, type WalRecord } from './wal_record.js';
 
 export interface WalOptions {
@@ -119,37 +119,35 @@ export class Wal {
     assert(options.segmentBytes >= WAL_SEGMENT_BYTES_MIN, `segment size ${options.segmentBytes} below ${WAL_SEGMENT_BYTES_MIN}`);
     const { run, stale } = await listSegments(fs, dir);
     const tracker = new HeadTracker();
-    const visitAll = (scan: SegmentScan, path: string): void => {
-      for (const b of scan.batches) {
+    const visitor =
+      (seg: Segment) =>
+      (b: ScannedBatch): void => {
+        if (b.offset === 0) checkMetadata(b.records[0], seg, options);
         tracker.see(b.records);
-        visit(b.records, path, b.offset);
-      }
-    };
+        visit(b.records, seg.path, b.offset);
+      };
     const reader = new SegmentReader(fs);
     let expect: number | null = null;
     let prevEnd = 0;
     for (let i = 0; i < run.length - 1; i++) {
       const seg = run[i] as Segment;
       const bytes = await reader.read(seg.path);
-      const scan = scanSegment(bytes, expect);
-      checkMetadata(scan, seg, options);
+      const scan = scanSegment(bytes, expect, visitor(seg));
       const damage = judgeSealed(bytes, scan);
       if (damage !== null) throw new StorageCorruptionError(seg.path, damage.offset, damage.reason);
-      visitAll(scan, seg.path);
       expect = lastSeqOf(scan, 0) + 1;
       prevEnd = scan.end;
     }
     const last = run[run.length - 1] as Segment;
     const bytes = await reader.read(last.path);
-    const scan = scanSegment(bytes, expect);
-    checkMetadata(scan, last, options);
+    const scan = scanSegment(bytes, expect, visitor(last));
     const lastSeq = lastSeqOf(scan, expect ?? 1);
     const verdict = judgeTail(bytes, scan, lastSeq);
     if (verdict.kind === 'corrupt') throw new StorageCorruptionError(last.path, verdict.offset, verdict.reason);
     const stats = { tornBytesRepaired: verdict.kind === 'torn' ? verdict.to - verdict.from : 0 };
     let tail = last;
     let offset = scan.end;
-    if (scan.batches.length === 0) {
+    if (scan.batchCount === 0) {
       // A segment whose first batch never became durable (a crash right after the cut): drop it,
       // and the previous one, which was complete and synced, is the tail again.
       if (run.length === 1) throw new StorageCorruptionError(last.path, 0, 'segment has no complete batch');
@@ -158,8 +156,6 @@ export class Wal {
       run.pop();
       tail = run[run.length - 1] as Segment;
       offset = prevEnd;
-    } else {
-      visitAll(scan, last.path);
     }
     const handle = await fs.open(tail.path, 'readWrite');
     if (verdict.kind === 'torn' && tail === last) await zeroRange(handle, verdict.from, verdict.to);
@@ -295,8 +291,8 @@ class HeadTracker {
   }
 }
 
-function checkMetadata(scan: SegmentScan, seg: Segment, options: WalOptions): void {
-  const first = scan.batches[0]?.records[0];
+function checkMetadata(first: WalRecord | undefined, seg: Segment, options: WalOptions): void {
+  // scanSegment guarantees a segment's first record is its metadata.
   if (first === undefined || first.type !== RecordType.Metadata) return;
   const md = first.metadata;
   if (md.clusterId !== options.clusterId || md.memberId !== options.memberId) {
