@@ -228,8 +228,9 @@ export class RaftLog {
 
   /** Runs operations one at a time in call order; the first failure makes every later call fail. */
   private serialize<T>(what: string, op: () => Promise<T>): Promise<T> {
+    // Checked at the call: work queued before close() still runs, work asked for after it does not.
+    if (this.closed) return Promise.reject(new StorageClosedError(what));
     const run = async (): Promise<T> => {
-      if (this.closed) throw new StorageClosedError(what);
       if (this.failure !== null) {
         throw new StorageFailedError(`Cannot ${what}: the log failed earlier and the member must stop (${this.failure.message})`, {
           cause: this.failure,

@@ -85,6 +85,8 @@ class Bytes {
 
 interface SimFile {
   readonly kind: 'file';
+  /** Open handles, so a rename can update the name they report in traces. */
+  readonly handles: Set<SimHandle>;
   volatile: Bytes;
   durable: Bytes;
   /** Changes since the last successful datasync, in order: what a crash may lose or tear. */
@@ -210,13 +212,18 @@ export class SimFileSystem implements FileSystem {
     if (mode === 'create') {
       if (existing !== undefined) throw new FsError('EEXIST', `open ${path}: file exists`);
       this.beginOp('create', path);
-      const file: SimFile = { kind: 'file', volatile: new Bytes(), durable: new Bytes(), pending: [] };
+      const file: SimFile = { kind: 'file', handles: new Set(), volatile: new Bytes(), durable: new Bytes(), pending: [] };
       dir.entries.set(name, file);
-      return new SimHandle(this, path, file, mode, this.generation);
+      return this.track(new SimHandle(this, path, file, mode, this.generation));
     }
     if (existing === undefined) throw new FsError('ENOENT', `open ${path}: no such file`);
     if (existing.kind === 'dir') throw new FsError('EISDIR', `open ${path}: is a directory`);
-    return new SimHandle(this, path, existing, mode, this.generation);
+    return this.track(new SimHandle(this, path, existing, mode, this.generation));
+  }
+
+  private track(h: SimHandle): SimHandle {
+    h.file.handles.add(h);
+    return h;
   }
 
   async readFile(path: string): Promise<Uint8Array> {
@@ -264,6 +271,7 @@ export class SimFileSystem implements FileSystem {
     this.beginOp('rename', `${from} -> ${to}`);
     src.dir.entries.delete(src.name);
     dst.dir.entries.set(dst.name, node);
+    if (node.kind === 'file') for (const h of node.handles) h.path = to;
   }
 
   async unlink(path: string): Promise<void> {
@@ -471,8 +479,9 @@ class SimHandle implements FileHandle {
 
   constructor(
     private readonly fs: SimFileSystem,
-    readonly path: string,
-    private readonly file: SimFile,
+    /** The file's current name: renames update it, so traces show where a write lands. */
+    public path: string,
+    readonly file: SimFile,
     readonly mode: OpenMode,
     readonly generation: number,
   ) {}
@@ -506,5 +515,6 @@ class SimHandle implements FileHandle {
   async close(): Promise<void> {
     // Closing never fails and needs no power: the simulator closes handles of a crashed member too.
     this.closed = true;
+    this.file.handles.delete(this);
   }
 }
