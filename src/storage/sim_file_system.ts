@@ -307,7 +307,8 @@ export class SimFileSystem implements FileSystem {
     assert(Number.isSafeInteger(position) && position >= 0, `write ${h.path}: bad position ${position}`);
     const crashing = this.crashAtSeq === this.opSeq;
     const growth = Math.max(0, position + data.byteLength - file.volatile.size);
-    if (!crashing && growth > 0 && this.usedBytes() + growth > this.faults.capacityBytes) {
+    const limited = Number.isFinite(this.faults.capacityBytes);
+    if (!crashing && growth > 0 && limited && this.usedBytes() + growth > this.faults.capacityBytes) {
       this.beginOp('write', h.path);
       throw new FsError('ENOSPC', `write ${h.path}: no space left on device`);
     }
