@@ -5,7 +5,6 @@
 import { assert } from '../util/assert.js';
 import { type LogIndex, type NodeId, type Term } from '../util/branded.js';
 import { Prng } from '../util/prng.js';
-import { MemoryStorage } from '../raft/memory_storage.js';
 import type { PlantedBugs } from '../raft/raft.js';
 import type { ConfChangeSingle, ConfState, Entry } from '../raft/types.js';
 import { HistoryRecorder, type PendingOperation } from './checker/history.js';
@@ -15,7 +14,7 @@ import { EventQueue } from './event_queue.js';
 import { FAULT_KINDS, startFault, type FaultKind, type FaultTarget, type Heal } from './faults.js';
 import { encodeCommand, type KvCommand, type KvOp, type KvResult } from './kv_model_store.js';
 import { SimNetwork } from './network.js';
-import { bootstrapStorage, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
+import { bootstrapPlan, SimMember, type Bootstrap, type MemberEnv, type RaftTiming } from './sim_member.js';
 
 export interface SimOptions {
   readonly seed: number;
@@ -60,6 +59,8 @@ const SNAPSHOT_EVERY_ENTRIES = 64;
 const COMPACTION_LAG_ENTRIES = 16;
 const MEMBER_IDS_MAX = 12;
 const LOG_MATCHING_CHECK_EVERY_CHUNKS = 4;
+/** Election timeouts after a member stops on a disk failure before its supervisor restarts it. */
+const SUPERVISOR_RESTART_TIMEOUTS = 2;
 /** After healing, a leader must exist within this many election timeouts. */
 const LEADER_BOUND_TIMEOUTS = 10;
 const LEADER_BOUND_TIMEOUTS_NO_PREVOTE = 30;
@@ -138,6 +139,15 @@ export class ClusterSim implements FaultTarget {
           this.commitWatchers = [];
           for (const fn of watchers) fn(m);
         },
+        storageFailed: (m, err) => {
+          this.say(`member ${m.id} stopped: its disk failed (${errorText(err)})`);
+          // A supervisor (systemd's Restart=on-failure) starts it again later; a still-faulty disk stops it again.
+          this.queue.schedule(SUPERVISOR_RESTART_TIMEOUTS * this.electionTimeoutMs, () => m.restartIfDown());
+        },
+        refusedToStart: (m, err) => {
+          if (m.corruptionPlanted) this.say(`member ${m.id} refused to start on its corrupted data directory, as it must (${errorText(err)})`);
+          else this.violation(`member ${m.id} could not recover its data directory after a crash: ${errorText(err)}`);
+        },
         failed: (m, err) => this.violation(`member ${m.id} died: ${err instanceof Error ? err.message : String(err)}`),
         applied: (m, e) => this.checkApplied(m, e),
         confChanged: (_m, cs, index) => this.retireRemoved(cs, index),
@@ -155,13 +165,12 @@ export class ClusterSim implements FaultTarget {
     const ids = Array.from({ length: voters + learners }, () => this.nextId++);
     for (const [i, id] of ids.entries()) {
       const dc = this.topology.dcs[i % this.topology.dcs.length] as string;
-      const storage = bootstrapStorage(ids.slice(0, voters), ids.slice(voters));
-      this.addMember(id, dc, storage).start();
+      this.addMember(id, dc, bootstrapPlan(ids.slice(0, voters), ids.slice(voters))).start();
     }
   }
 
-  private addMember(id: number, dc: string, storage: MemoryStorage): SimMember {
-    const m = new SimMember(id, dc, storage, this.env, this.prng.fork());
+  private addMember(id: number, dc: string, bootstrap: Bootstrap | null): SimMember {
+    const m = new SimMember(id, dc, bootstrap, this.env, this.prng.fork());
     this.all.set(m.id, m);
     return m;
   }
@@ -178,6 +187,12 @@ export class ClusterSim implements FaultTarget {
       if (m.isLeader() && (best === undefined || m.node().raft.term > best.node().raft.term)) best = m;
     }
     return best;
+  }
+
+  diskFaultMember: SimMember | null = null;
+
+  runAsync(work: () => Promise<void>): void {
+    void this.queue.track(work());
   }
 
   private nextLeaderWatchers: ((m: SimMember) => void)[] = [];
@@ -202,7 +217,7 @@ export class ClusterSim implements FaultTarget {
 
   spawnMember(): SimMember | undefined {
     if (this.nextId > MEMBER_IDS_MAX) return undefined;
-    const m = this.addMember(this.nextId++, this.prng.pick(this.topology.dcs), new MemoryStorage());
+    const m = this.addMember(this.nextId++, this.prng.pick(this.topology.dcs), null);
     m.start();
     return m;
   }
@@ -407,7 +422,7 @@ export class ClusterSim implements FaultTarget {
     for (const m of this.members()) {
       m.clockRate = 1;
       if (m.paused) m.resume();
-      if (!m.up) m.start();
+      m.restartIfDown();
     }
     const healedAt = this.queue.now;
     // Without PreVote a member with a stale log can disrupt election after election (it bumps everyone's
@@ -453,20 +468,21 @@ export class ClusterSim implements FaultTarget {
   private async awaitConvergence(deadline: number): Promise<void> {
     for (;;) {
       // Members the configuration names; a spawned member whose addition never committed is not one.
+      // A member whose data directory was corrupted on purpose stays down (an operator replaces it).
       const named = new Set(this.voters().concat(this.learners()));
-      const live = this.members().filter((m) => m.up && named.has(m.id));
+      const live = this.members().filter((m) => named.has(m.id) && !m.unrecoverable);
       const l = this.leader();
       if (l !== undefined) {
         const commit = l.node().raft.log.committed;
         const hashes = new Set(live.map((m) => m.store.hash()));
-        const caughtUp = live.every((m) => m.node().raft.log.applied === commit);
+        const caughtUp = live.every((m) => m.up && m.node().raft.log.applied === commit);
         if (caughtUp && hashes.size === 1) {
           this.say(`converged: ${live.length} members applied index ${commit}, state ${[...hashes][0] ?? ''}`);
           return;
         }
       }
       if (this.queue.now >= deadline) {
-        const state = live.map((m) => `${m.id}:applied=${m.node().raft.log.applied}/${m.store.hash()}`).join(' ');
+        const state = live.map((m) => (m.up ? `${m.id}:applied=${m.node().raft.log.applied}/${m.store.hash()}` : `${m.id}:down`)).join(' ');
         this.violation(`liveness: members did not converge after healing (${state})`);
         return;
       }
@@ -495,6 +511,10 @@ export class ClusterSim implements FaultTarget {
       linearizability: lin.result,
     };
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

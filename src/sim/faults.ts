@@ -30,6 +30,11 @@ export const FAULT_KINDS = [
   'leader-churn',
   'crash-point',
   'isolate-new-leader',
+  'disk-sync-error',
+  'disk-write-error',
+  'disk-full',
+  'torn-write-crash',
+  'wal-bit-flip',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -50,6 +55,10 @@ export interface FaultTarget {
   electionTimeoutMs: number;
   /** Runs fn after a virtual delay (for faults that unfold in steps). */
   schedule(delayMs: number, fn: () => void): void;
+  /** Runs simulated asynchronous work (disk inspection) to completion within the current event. */
+  runAsync(work: () => Promise<void>): void;
+  /** The member whose disk is faulty now: storage faults hit one member at a time. */
+  diskFaultMember: SimMember | null;
   /** Calls fn (once) with the next member to become leader. */
   onNextLeader(fn: (m: SimMember) => void): void;
 }
@@ -181,7 +190,7 @@ export function startFault(kind: FaultKind, t: FaultTarget): Heal {
       m.crashPoint = p.pick(CRASH_POINTS);
       return () => {
         m.crashPoint = null;
-        if (!m.up && !m.removed) m.start();
+        m.restartIfDown();
       };
     }
     case 'isolate-new-leader': {
@@ -196,6 +205,30 @@ export function startFault(kind: FaultKind, t: FaultTarget): Heal {
         heal();
       };
     }
+    case 'disk-sync-error':
+      return diskFault(t, (m) => {
+        m.fs.faults.syncErrorProbability = 1;
+        return () => { m.fs.faults.syncErrorProbability = 0; };
+      });
+    case 'disk-write-error':
+      return diskFault(t, (m) => {
+        m.fs.faults.writeErrorProbability = 1;
+        return () => { m.fs.faults.writeErrorProbability = 0; };
+      });
+    case 'disk-full':
+      return diskFault(t, (m) => {
+        m.fs.faults.capacityBytes = m.fs.usedBytes() + p.int(64 * 1024);
+        return () => { m.fs.faults.capacityBytes = Number.POSITIVE_INFINITY; };
+      });
+    case 'torn-write-crash':
+      // Power fails while writes are in flight: a prefix of them survives, the last one torn.
+      return diskFault(t, (m) => {
+        m.fs.faults.tornWrites = true;
+        m.crash();
+        return () => { m.fs.faults.tornWrites = false; };
+      });
+    case 'wal-bit-flip':
+      return flipWalBit(t);
     case 'transfer-leader': {
       const l = t.leader();
       const others = t.voters().filter((id) => id !== l?.id);
@@ -209,7 +242,7 @@ function crash(m: SimMember | undefined): Heal {
   if (m === undefined || !m.up) return nothing;
   m.crash();
   return () => {
-    if (!m.up && !m.removed) m.start();
+    m.restartIfDown();
   };
 }
 
@@ -239,4 +272,39 @@ function leaderChurn(t: FaultTarget): Heal {
     stopped = true;
     for (const h of heals) h();
   };
+}
+
+/** Starts a storage fault on one running member, if no other member's disk is faulty; heals and restarts it. */
+function diskFault(t: FaultTarget, start: (m: SimMember) => Heal): Heal {
+  const candidates = t.members().filter((m) => m.up);
+  if (t.diskFaultMember !== null || candidates.length === 0) return nothing;
+  const m = t.prng.pick(candidates);
+  t.diskFaultMember = m;
+  const undo = start(m);
+  return () => {
+    undo();
+    if (t.diskFaultMember === m) t.diskFaultMember = null;
+    m.restartIfDown();
+  };
+}
+
+/**
+ * Rots one bit inside an older WAL segment (never the tail, where damage reads as a torn write) of one
+ * member and restarts it: it must refuse to start, naming the file and offset, and stays down.
+ */
+function flipWalBit(t: FaultTarget): Heal {
+  const running = t.members().filter((m) => m.up && !m.corruptionPlanted);
+  const alreadyPlanted = t.members().some((m) => m.corruptionPlanted);
+  if (t.diskFaultMember !== null || alreadyPlanted || running.length === 0) return nothing;
+  const m = t.prng.pick(running);
+  t.runAsync(async () => {
+    const segments = (await m.fs.readdir('/data/wal')).filter((n) => n.endsWith('.wal')).sort();
+    const oldest = segments[0];
+    if (segments.length < 2 || oldest === undefined || !m.up) return;
+    m.fs.flipBit(`/data/wal/${oldest}`, t.prng.int(64), t.prng.int(8));
+    m.corruptionPlanted = true;
+    m.crash();
+    m.start();
+  });
+  return nothing;
 }

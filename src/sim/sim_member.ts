@@ -1,15 +1,17 @@
 // One simulated member: the real Raft core driven by the Ready loop of ARCHITECTURE.md on a virtual clock,
-// with a durable layer that survives crashes (MemoryStorage) and everything else volatile.
+// persisting through the real storage layer (RaftLog: WAL and snapshot files) on a simulated disk that
+// loses whatever was not synced when the member crashes.
 
 import { assert } from '../util/assert.js';
 import { logIndex, nodeId, term, type LogIndex, type NodeId } from '../util/branded.js';
 import type { Prng } from '../util/prng.js';
 import { decodeConfChange, encodeConfChange } from '../raft/confchange_codec.js';
-import { MemoryStorage } from '../raft/memory_storage.js';
+import { RaftLog } from '../storage/raft_log.js';
+import { SimFileSystem } from '../storage/sim_file_system.js';
 import { contextKey } from '../raft/read_only.js';
 import type { PlantedBugs, RaftConfig } from '../raft/raft.js';
 import { RawNode, type Ready } from '../raft/raw_node.js';
-import { ConfChangeType, EntryType, MessageType, type ConfState, type Entry, type Message } from '../raft/types.js';
+import { ConfChangeType, EntryType, MessageType, type ConfState, type Entry, type HardState, type Message } from '../raft/types.js';
 import type { EventQueue } from './event_queue.js';
 import { decodeCommand, KvModelStore, type KvCommand, type KvResult } from './kv_model_store.js';
 import type { SimNetwork } from './network.js';
@@ -25,6 +27,10 @@ export interface MemberObserver {
   becameLeader(member: SimMember): void;
   /** The leader's commit index advanced; its Ready (with the news) is about to go out. */
   leaderCommitted(member: SimMember): void;
+  /** The member's disk failed (an injected fault): it stopped, as it must. */
+  storageFailed(member: SimMember, err: unknown): void;
+  /** The member's data directory could not be recovered at start. */
+  refusedToStart(member: SimMember, err: unknown): void;
   /** Member code threw (an assertion failed): the process died. */
   failed(member: SimMember, err: unknown): void;
   applied(member: SimMember, entry: Entry): void;
@@ -59,8 +65,16 @@ export type CrashPoint = (typeof CRASH_POINTS)[number];
 export class SimMember {
   readonly id: NodeId;
   readonly dc: string;
-  /** What survives a crash. */
-  readonly durable: MemoryStorage;
+  /** The member's own disk: what survives a crash is what was synced to it. */
+  readonly fs: SimFileSystem;
+  /** The open durable log, while the member runs. */
+  log: RaftLog | null = null;
+  /** Opening the log after a (re)start; messages that arrive meanwhile are lost. */
+  starting = false;
+  /** The member's data directory cannot be recovered (a planted corruption): it stays down. */
+  unrecoverable = false;
+  /** A corruption was planted on purpose, so a refusal to start is expected. */
+  corruptionPlanted = false;
   up = false;
   paused = false;
   removed = false;
@@ -71,6 +85,7 @@ export class SimMember {
   store = new KvModelStore();
   private epoch = 0;
   private persisting = false;
+  private snapshotting = false;
   private backlog: (() => void)[] = [];
   private readonly waitingWrites = new Map<string, Waiter>();
   private readonly waitingReads = new Map<string, { key: string; index: LogIndex | null; done: Waiter }>();
@@ -84,23 +99,24 @@ export class SimMember {
   constructor(
     id: number,
     dc: string,
-    durable: MemoryStorage,
+    /** For a member of the initial cluster: the bootstrap written on its first start. */
+    private readonly bootstrap: Bootstrap | null,
     private readonly env: MemberEnv,
     private readonly prng: Prng,
   ) {
     this.id = nodeId(id);
     this.dc = dc;
-    this.durable = durable;
+    this.fs = new SimFileSystem(prng.fork());
     this.diskLatencyMs = 0.2 + prng.float() * 2;
   }
 
-  private raftConfig(applied: LogIndex): RaftConfig {
+  private raftConfig(log: RaftLog, applied: LogIndex): RaftConfig {
     const t = this.env.timing;
     return {
       id: this.id,
       electionTicks: t.electionTicks,
       heartbeatTicks: t.heartbeatTicks,
-      storage: this.durable,
+      storage: log.storage,
       applied,
       maxSizePerMsg: this.env.maxSizePerMsg,
       maxCommittedSizePerReady: 1024 * 1024,
@@ -116,28 +132,65 @@ export class SimMember {
     };
   }
 
-  /** Starts (or restarts) from the durable layer: state machine from the snapshot, log replayed after it. */
+  /**
+   * Starts (or restarts) the member: opens its data directory, recovering the log, restores the state
+   * machine from the newest snapshot and lets raft replay the entries after it. Asynchronous, like a process
+   * starting; a directory that cannot be recovered leaves the member down.
+   */
   start(): void {
-    assert(!this.up, `member ${this.id} is already up`);
-    const snap = this.durable.snapshot();
-    assert(snap !== null, 'durable storage has no snapshot');
-    this.store = new KvModelStore();
-    this.store.restore(snap.data);
-    this.rawNode = new RawNode(this.raftConfig(snap.metadata.index));
-    this.up = true;
-    this.paused = false;
-    this.persisting = false;
-    this.backlog = [];
+    assert(!this.up && !this.starting, `member ${this.id} is already running`);
+    this.starting = true;
+    if (this.fs.crashed) this.fs.restart();
     const epoch = ++this.epoch;
-    this.scheduleTick(epoch);
+    this.env.queue.track(this.openLog()).then(
+      (log) => {
+        if (epoch !== this.epoch) return;
+        this.starting = false;
+        this.log = log;
+        this.store = new KvModelStore();
+        this.store.restore(log.snapshot.data);
+        this.rawNode = new RawNode(this.raftConfig(log, log.snapshot.metadata.index));
+        this.up = true;
+        this.paused = false;
+        this.persisting = false;
+        this.snapshotting = false;
+        this.backlog = [];
+        this.scheduleTick(epoch);
+      },
+      (err: unknown) => {
+        if (epoch !== this.epoch) return;
+        this.starting = false;
+        this.unrecoverable = true;
+        this.env.observer.refusedToStart(this, err);
+      },
+    );
+  }
+
+  private async openLog(): Promise<RaftLog> {
+    const bootstrap = this.bootstrap;
+    const log = await RaftLog.open(this.fs, DATA_DIR, {
+      clusterId: CLUSTER_ID,
+      memberId: this.id,
+      bootstrapConfState: bootstrap?.confState,
+      segmentBytes: SIM_WAL_SEGMENT_BYTES,
+    });
+    // A new member of the initial cluster writes the conf changes that name the first members, committed.
+    if (bootstrap !== null && log.storage.lastIndex() === 0 && log.hardState.term === 0) {
+      await log.save({ entries: bootstrap.entries, hardState: bootstrap.hardState });
+    }
+    return log;
   }
 
   /** Loses everything volatile: the raft state, the unpersisted Ready, waiting clients. */
   crash(): void {
-    if (!this.up) return;
+    if (!this.up && !this.starting) return;
     this.up = false;
+    this.starting = false;
     this.epoch++;
     this.rawNode = null;
+    // The machine loses power: unsynced writes are gone, open files with them.
+    this.fs.crash();
+    this.log = null;
     this.persisting = false;
     this.backlog = [];
     // Waiting clients see their connection break: the outcome is unknown to them.
@@ -226,18 +279,31 @@ export class SimMember {
       this.finishReady(rd);
       return;
     }
-    if (this.hitCrashPoint('before-persist')) return;
     this.persisting = true;
     const epoch = this.epoch;
     const latency = rd.mustSync ? this.diskLatencyMs : this.diskLatencyMs / 10;
-    this.env.queue.schedule(latency, () => this.whenRunning(epoch, () => this.finishReady(rd)));
+    // The write reaches the disk after the disk's latency; a crash before then loses the whole Ready.
+    this.env.queue.schedule(latency, () => this.whenRunning(epoch, () => this.persist(rd, epoch)));
+  }
+
+  /** 1. persist: one WAL write and one fdatasync for the whole Ready. */
+  private persist(rd: Ready, epoch: number): void {
+    if (this.hitCrashPoint('before-persist')) return;
+    const log = this.log;
+    assert(log !== null, `member ${this.id} persists without a log`);
+    this.env.queue.track(log.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })).then(
+      () => this.whenRunning(epoch, () => this.finishReady(rd)),
+      (err: unknown) => this.whenRunning(epoch, () => this.storageFailed(err)),
+    );
+  }
+
+  /** A failed write or fsync stops the member at once, as a real one must: never retry and carry on. */
+  private storageFailed(err: unknown): void {
+    this.env.observer.storageFailed(this, err);
+    this.crash();
   }
 
   private finishReady(rd: Ready): void {
-    // 1. persist (this callback is the moment the fsync completed)
-    if (rd.snapshot !== null) this.durable.applySnapshot(rd.snapshot);
-    this.durable.append(rd.entries);
-    if (rd.hardState !== null) this.durable.setHardState(rd.hardState);
     if (rd.mustSync) this.fsyncs++;
     this.persisting = false;
     if (this.hitCrashPoint('after-persist')) return;
@@ -298,14 +364,29 @@ export class SimMember {
     }
   }
 
+  /** Snapshots the state machine every so many entries, then releases the log before it (kept with a lag). */
   private maybeSnapshot(): void {
+    const log = this.log;
+    if (log === null || this.snapshotting) return;
     const applied = this.appliedIndex();
-    const snap = this.durable.snapshot();
-    assert(snap !== null, 'durable storage has no snapshot');
-    if (applied - snap.metadata.index < this.env.snapshotEveryEntries) return;
-    this.durable.createSnapshot(applied, this.node().raft.confState(), this.store.snapshot());
-    const compactTo = applied - this.env.compactionLagEntries;
-    if (compactTo > this.durable.firstIndex()) this.durable.compact(logIndex(compactTo));
+    if (applied - log.snapshot.metadata.index < this.env.snapshotEveryEntries) return;
+    const raft = this.node().raft;
+    // A snapshot from the leader is on its way to replace this state: snapshotting the old one is pointless.
+    if (raft.log.unstable.snapshot !== null) return;
+    const t = log.storage.term(applied);
+    assert(typeof t === 'number', `no durable term for applied index ${applied}`);
+    const snapshot = { metadata: { index: applied, term: t, confState: raft.confState() }, data: this.store.snapshot() };
+    const compactTo = logIndex(Math.max(0, applied - this.env.compactionLagEntries));
+    const epoch = this.epoch;
+    this.snapshotting = true;
+    const work = async (): Promise<void> => {
+      await log.saveSnapshot(snapshot);
+      await log.compact(compactTo);
+    };
+    this.env.queue.track(work()).then(
+      () => this.whenRunning(epoch, () => { this.snapshotting = false; }),
+      (err: unknown) => this.whenRunning(epoch, () => this.storageFailed(err)),
+    );
   }
 
   private sendAll(msgs: readonly Message[]): void {
@@ -374,21 +455,41 @@ export class SimMember {
     this.waitingWrites.delete(`${cmd.client}:${cmd.request}`);
   }
 
+  /** Starts a stopped member, unless it was removed, is already starting, or cannot recover. */
+  restartIfDown(): void {
+    if (!this.up && !this.starting && !this.removed && !this.unrecoverable) this.start();
+  }
+
   isLeader(): boolean {
     return this.up && this.rawNode !== null && this.rawNode.raft.role === 'leader';
   }
 }
 
-/** The durable layer of a member of a new cluster: conf change entries 1..n for the initial members, committed. */
-export function bootstrapStorage(voters: readonly number[], learners: readonly number[]): MemoryStorage {
-  const cs: ConfState = {
+/** Where each simulated member keeps its data, on its own simulated disk. */
+const DATA_DIR = '/data';
+const CLUSTER_ID = 'sim';
+/** Small segments: the simulated disk holds every byte, preallocation included, in memory. */
+const SIM_WAL_SEGMENT_BYTES = 16 * 1024;
+
+/** What a member of the initial cluster writes on its first start. */
+export interface Bootstrap {
+  readonly confState: ConfState;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState;
+}
+
+/**
+ * The start of a new cluster, as etcd does it: conf change entries 1..n naming the first members, committed
+ * in term 1, so a member that joins later learns the first configuration from the log.
+ */
+export function bootstrapPlan(voters: readonly number[], learners: readonly number[]): Bootstrap {
+  const confState: ConfState = {
     voters: voters.map(nodeId),
     learners: learners.map(nodeId),
     votersOutgoing: [],
     learnersNext: [],
     autoLeave: false,
   };
-  const storage = MemoryStorage.withConfState(cs);
   const entries: Entry[] = [];
   const add = (id: number, type: ConfChangeType): void => {
     const data = encodeConfChange({ transition: 'auto', changes: [{ type, nodeId: nodeId(id) }], context: new Uint8Array(0) });
@@ -396,7 +497,5 @@ export function bootstrapStorage(voters: readonly number[], learners: readonly n
   };
   for (const id of voters) add(id, ConfChangeType.AddNode);
   for (const id of learners) add(id, ConfChangeType.AddLearnerNode);
-  storage.append(entries);
-  storage.setHardState({ term: term(1), vote: nodeId(0), commit: logIndex(entries.length) });
-  return storage;
+  return { confState, entries, hardState: { term: term(1), vote: nodeId(0), commit: logIndex(entries.length) } };
 }
