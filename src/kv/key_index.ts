@@ -1,0 +1,112 @@
+// One key's history in memory (etcd's keyIndex): the revisions of its stored versions, oldest first, where a
+// tombstone ends a generation. Kept compact (one flat number array) because there is one per key.
+
+import { assert } from '../util/assert.js';
+
+export class KeyIndex {
+  /** The key as a one-byte string (byte order = string order). */
+  readonly key: string;
+  /** Pairs [main, sub]; a tombstone stores its sub as -(sub + 1). Mains strictly increase. */
+  revs: number[] = [];
+  /** Create revision, version and lease of the live generation; all 0 while the key is deleted. */
+  createRev = 0;
+  version = 0;
+  lease = 0;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  get entries(): number {
+    return this.revs.length >> 1;
+  }
+
+  main(i: number): number {
+    return this.revs[2 * i] as number;
+  }
+
+  sub(i: number): number {
+    const s = this.revs[2 * i + 1] as number;
+    return s < 0 ? -s - 1 : s;
+  }
+
+  isTombstone(i: number): boolean {
+    return (this.revs[2 * i + 1] as number) < 0;
+  }
+
+  /** The key exists now (its latest entry is a put). */
+  isLive(): boolean {
+    const n = this.revs.length;
+    return n > 0 && (this.revs[n - 1] as number) >= 0;
+  }
+
+  lastMain(): number {
+    return this.revs.length === 0 ? 0 : (this.revs[this.revs.length - 2] as number);
+  }
+
+  put(main: number, sub: number, createRev: number, version: number, lease: number): void {
+    assert(main > this.lastMain(), `KeyIndex.put: revision ${main} not above ${this.lastMain()}`);
+    this.append(main, sub);
+    this.createRev = createRev;
+    this.version = version;
+    this.lease = lease;
+  }
+
+  tombstone(main: number, sub: number): void {
+    assert(this.isLive(), 'KeyIndex.tombstone: key is not live');
+    assert(main > this.lastMain(), `KeyIndex.tombstone: revision ${main} not above ${this.lastMain()}`);
+    this.append(main, -sub - 1);
+    this.createRev = 0;
+    this.version = 0;
+    this.lease = 0;
+  }
+
+  private append(main: number, sub: number): void {
+    const r = this.revs;
+    // Short histories are copied to an exact-size array: push would reserve ~16 spare slots per key.
+    if (r.length < 16) this.revs = r.length === 0 ? [main, sub] : [...r, main, sub];
+    else r.push(main, sub);
+  }
+
+  /** Index of the latest entry with main <= atRev, or -1. */
+  findAt(atRev: number): number {
+    const revs = this.revs;
+    let i = (revs.length >> 1) - 1;
+    if (i < 16) {
+      while (i >= 0 && (revs[2 * i] as number) > atRev) i--;
+      return i;
+    }
+    let lo = 0;
+    let hi = i;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((revs[2 * mid] as number) <= atRev) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found;
+  }
+
+  /** Index of the version visible at atRev, or -1 when the key does not exist at atRev. */
+  liveAt(atRev: number): number {
+    const i = this.findAt(atRev);
+    return i >= 0 && !this.isTombstone(i) ? i : -1;
+  }
+
+  /**
+   * Drops every entry with main <= atRev except the one visible at atRev (if the key exists then), calling
+   * `removed` for each dropped entry. Returns whether the index is now empty (the key can be forgotten).
+   */
+  compact(atRev: number, removed: (main: number, sub: number) => void): boolean {
+    const at = this.findAt(atRev);
+    if (at < 0) return this.revs.length === 0;
+    const keepFrom = this.isTombstone(at) ? at + 1 : at;
+    for (let i = 0; i < keepFrom; i++) removed(this.main(i), this.sub(i));
+    if (keepFrom > 0) this.revs.splice(0, 2 * keepFrom);
+    return this.revs.length === 0;
+  }
+}

@@ -1,0 +1,324 @@
+// The multi-version store (etcd's mvcc package): the in-memory key index over revisions kept in the backend,
+// write transactions that give all their changes one main revision, historical reads, compaction, and the
+// history the watch hub replays from (WatchableHistory).
+
+import { assert } from '../util/assert.js';
+import { type Revision, revision } from '../util/branded.js';
+import { type Backend, bytesToLatin1, latin1ToBytes } from '../storage/backend/backend.js';
+import { KeyIndex } from './key_index.js';
+import { MAX_SUB_REVISION, RECENT_CHANGES_EVENTS, RECENT_CHANGES_REVISIONS } from './limits.js';
+import { decodeRecord, encodeRecord, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv } from './revision.js';
+import { TreeIndex } from './tree_index.js';
+import { type Event, EventType, type KeyValue, type RevisionChanges, type WatchableHistory } from './types.js';
+
+/** Told when a key's lease changes, so the lessor knows which keys each lease holds. */
+export interface LeaseHook {
+  attach(lease: number, key: string): void;
+  detach(lease: number, key: string): void;
+}
+
+/** A key range resolved from etcd's rules: end null means no upper bound; single means just `start`. */
+export interface KeyRange {
+  readonly start: string;
+  readonly end: string | null;
+  readonly single: boolean;
+}
+
+export function keyRange(key: Uint8Array, rangeEnd: Uint8Array): KeyRange {
+  const start = bytesToLatin1(key);
+  if (rangeEnd.length === 0) return { start, end: null, single: true };
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return { start, end: null, single: false };
+  return { start, end: bytesToLatin1(rangeEnd), single: false };
+}
+
+export function inRange(r: KeyRange, key: string): boolean {
+  if (r.single) return key === r.start;
+  return key >= r.start && (r.end === null || key < r.end);
+}
+
+export class MvccStore implements WatchableHistory {
+  readonly index = new TreeIndex();
+  private currentRev = 1;
+  private compactRev = 0;
+  /** Bytes of every stored version (revision key + record): the deterministic size the quota is checked against. */
+  private storedBytes = 0;
+  /** The write in progress: its changes so far (they get main revision currentRev + 1). */
+  private txnEvents: Event[] | null = null;
+  /** The most recent revisions' changes, oldest first, contiguous up to currentRev. */
+  private recent: RevisionChanges[] = [];
+  private recentEvents = 0;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly leases: LeaseHook,
+  ) {}
+
+  currentRevision(): Revision {
+    return revision(this.currentRev);
+  }
+
+  compactRevision(): Revision {
+    return revision(this.compactRev);
+  }
+
+  sizeBytes(): number {
+    return this.storedBytes;
+  }
+
+  keyCount(): number {
+    return this.index.size();
+  }
+
+  /** Restores the revision counters (from the backend's meta table on open). */
+  restoreCounters(currentRev: number, compactRev: number): void {
+    assert(currentRev >= 1 && compactRev >= 0 && compactRev <= currentRev, `bad counters ${currentRev}/${compactRev}`);
+    this.currentRev = currentRev;
+    this.compactRev = compactRev;
+  }
+
+  /** Rebuilds the index from one stored version (called in revision order while opening). */
+  restoreRecord(key: Uint8Array, value: Uint8Array): void {
+    const main = revKeyMain(key);
+    const sub = revKeySub(key);
+    const rec = decodeRecord(main, value);
+    const ki = this.index.getOrCreate(bytesToLatin1(rec.kv.key));
+    if (rec.tombstone) {
+      if (ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
+      ki.tombstone(main, sub);
+    } else {
+      if (ki.lease !== rec.kv.lease && ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
+      if (rec.kv.lease !== 0 && ki.lease !== rec.kv.lease) this.leases.attach(rec.kv.lease, ki.key);
+      ki.put(main, sub, rec.kv.createRevision, rec.kv.version, rec.kv.lease);
+    }
+    this.storedBytes += REV_KEY_BYTES + value.length;
+    if (main > this.currentRev) this.currentRev = main;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** The version of `ki` at entry `i`, read from the backend. */
+  private load(ki: KeyIndex, i: number): KeyValue {
+    const main = ki.main(i);
+    const bytes = this.backend.get('kv', revKey(main, ki.sub(i)));
+    assert(bytes !== undefined, `kv record ${main}.${ki.sub(i)} of an indexed key is missing from the backend`);
+    return decodeRecord(main, bytes).kv;
+  }
+
+  /** Visits each key index in the range, in key order, until `visit` returns false. */
+  visit(r: KeyRange, visit: (ki: KeyIndex) => boolean): void {
+    if (r.single) {
+      const ki = this.index.get(r.start);
+      if (ki !== undefined) visit(ki);
+      return;
+    }
+    if (r.end !== null && r.end <= r.start) return;
+    this.index.forRange(r.start, r.end, visit);
+  }
+
+  /**
+   * Keys live at `atRev` in the range, in key order: at most `limit` loaded (0: all), and how many there are.
+   * The caller has checked atRev against the compacted and current revisions.
+   */
+  rangeAt(r: KeyRange, atRev: number, limit: number, countOnly: boolean): { kvs: KeyValue[]; count: number } {
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    this.visit(r, (ki) => {
+      const i = ki.liveAt(atRev);
+      if (i < 0) return true;
+      count++;
+      if (!countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(this.load(ki, i));
+      return true;
+    });
+    return { kvs, count };
+  }
+
+  /** The live version of one key now (inside a write: including the write's own changes), or null. */
+  getLive(key: string): KeyValue | null {
+    const ki = this.index.get(key);
+    if (ki === undefined || !ki.isLive()) return null;
+    return this.load(ki, ki.entries - 1);
+  }
+
+  /** The revision reads inside the current write see: its own changes count as the next revision. */
+  txnReadRevision(): number {
+    return this.currentRev + (this.txnEvents !== null && this.txnEvents.length > 0 ? 1 : 0);
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  beginWrite(): void {
+    assert(this.txnEvents === null, 'beginWrite: a write is already open');
+    this.txnEvents = [];
+  }
+
+  private events(): Event[] {
+    assert(this.txnEvents !== null, 'no write is open');
+    return this.txnEvents;
+  }
+
+  /** The main revision the open write's changes get. */
+  writeRevision(): number {
+    return this.currentRev + 1;
+  }
+
+  /** Puts a new version of `key`; returns the new kv and the one it replaced. */
+  put(key: Uint8Array, value: Uint8Array, lease: number): Event {
+    const events = this.events();
+    const main = this.currentRev + 1;
+    const sub = events.length;
+    assert(sub <= MAX_SUB_REVISION, 'too many changes in one revision');
+    const keyStr = bytesToLatin1(key);
+    const ki = this.index.getOrCreate(keyStr);
+    const live = ki.isLive();
+    const prevKv = live ? this.load(ki, ki.entries - 1) : null;
+    const createRev = live ? ki.createRev : main;
+    const version = live ? ki.version + 1 : 1;
+    const record = encodeRecord(false, key, value, createRev, version, lease);
+    this.backend.put('kv', revKey(main, sub), record);
+    this.storedBytes += REV_KEY_BYTES + record.length;
+    const oldLease = ki.lease;
+    ki.put(main, sub, createRev, version, lease);
+    if (oldLease !== lease) {
+      if (oldLease !== 0) this.leases.detach(oldLease, keyStr);
+      if (lease !== 0) this.leases.attach(lease, keyStr);
+    }
+    const kv = decodeRecord(main, record).kv;
+    const event: Event = { type: EventType.Put, kv, prevKv };
+    events.push(event);
+    return event;
+  }
+
+  /** Deletes a live key (a tombstone at the write's revision). */
+  delete(ki: KeyIndex): Event {
+    const events = this.events();
+    assert(ki.isLive(), 'delete of a key that is not live');
+    const main = this.currentRev + 1;
+    const sub = events.length;
+    assert(sub <= MAX_SUB_REVISION, 'too many changes in one revision');
+    const prevKv = this.load(ki, ki.entries - 1);
+    const record = encodeRecord(true, prevKv.key, new Uint8Array(0), 0, 0, 0);
+    this.backend.put('kv', revKey(main, sub), record);
+    this.storedBytes += REV_KEY_BYTES + record.length;
+    if (ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
+    ki.tombstone(main, sub);
+    const event: Event = { type: EventType.Delete, kv: tombstoneKv(prevKv.key, main), prevKv };
+    events.push(event);
+    return event;
+  }
+
+  /** Ends the open write: if it changed anything, that is the new current revision. */
+  endWrite(): RevisionChanges | null {
+    const events = this.events();
+    this.txnEvents = null;
+    if (events.length === 0) return null;
+    this.currentRev++;
+    const changes: RevisionChanges = { revision: revision(this.currentRev), events };
+    this.remember(changes);
+    return changes;
+  }
+
+  private remember(changes: RevisionChanges): void {
+    this.recent.push(changes);
+    this.recentEvents += changes.events.length;
+    while (this.recent.length > RECENT_CHANGES_REVISIONS || (this.recentEvents > RECENT_CHANGES_EVENTS && this.recent.length > 1)) {
+      const dropped = this.recent.shift();
+      if (dropped !== undefined) this.recentEvents -= dropped.events.length;
+    }
+  }
+
+  // ------------------------------------------------------------------ compaction
+
+  /**
+   * Removes every version not visible at `atRev` or later, from the index and the backend (in the same batch
+   * as the compaction's applied index). The caller checked compactRev < atRev <= currentRev.
+   */
+  compact(atRev: number): void {
+    assert(atRev > this.compactRev && atRev <= this.currentRev, `compact(${atRev}) outside (${this.compactRev}, ${this.currentRev}]`);
+    this.compactRev = atRev;
+    const emptied: string[] = [];
+    const removed = (main: number, sub: number): void => {
+      const k = revKey(main, sub);
+      const bytes = this.backend.get('kv', k);
+      assert(bytes !== undefined, `compact: record ${main}.${sub} missing`);
+      this.storedBytes -= REV_KEY_BYTES + bytes.length;
+      this.backend.delete('kv', k);
+    };
+    this.index.forEach((ki) => {
+      if (ki.main(0) > atRev) return;
+      if (ki.compact(atRev, removed)) emptied.push(ki.key);
+    });
+    for (const key of emptied) this.index.remove(key);
+    // Replays from the in-memory tail must never start at or below the compacted revision.
+    while (this.recent.length > 0 && (this.recent[0] as RevisionChanges).revision <= atRev) {
+      const dropped = this.recent.shift();
+      if (dropped !== undefined) this.recentEvents -= dropped.events.length;
+    }
+  }
+
+  // ------------------------------------------------------------------ history for watchers
+
+  changes(fromRev: Revision, toRev: Revision, key: Uint8Array, rangeEnd: Uint8Array, maxEvents: number): RevisionChanges[] {
+    assert(fromRev > this.compactRev, `changes from ${fromRev}: revisions up to ${this.compactRev} are compacted`);
+    assert(maxEvents > 0, 'changes: maxEvents must be positive');
+    const to = Math.min(toRev, this.currentRev);
+    if (fromRev > to) return [];
+    const r = keyRange(key, rangeEnd);
+    const first = this.recent[0];
+    if (first !== undefined && first.revision <= fromRev) return this.changesFromRecent(fromRev, to, r, maxEvents);
+    return this.changesFromIndex(fromRev, to, r, maxEvents);
+  }
+
+  private changesFromRecent(fromRev: number, to: number, r: KeyRange, maxEvents: number): RevisionChanges[] {
+    const out: RevisionChanges[] = [];
+    let total = 0;
+    const base = (this.recent[0] as RevisionChanges).revision;
+    for (let i = fromRev - base; i < this.recent.length; i++) {
+      const rc = this.recent[i] as RevisionChanges;
+      if (rc.revision > to) break;
+      const events = rc.events.filter((e) => inRange(r, bytesToLatin1(e.kv.key)));
+      if (events.length === 0) continue;
+      if (total > 0 && total + events.length > maxEvents) break;
+      out.push({ revision: rc.revision, events });
+      total += events.length;
+    }
+    return out;
+  }
+
+  private changesFromIndex(fromRev: number, to: number, r: KeyRange, maxEvents: number): RevisionChanges[] {
+    const found: { main: number; sub: number; ki: KeyIndex; i: number }[] = [];
+    this.visit(r, (ki) => {
+      for (let i = Math.max(0, ki.findAt(fromRev - 1)); i < ki.entries; i++) {
+        const main = ki.main(i);
+        if (main > to) break;
+        if (main >= fromRev) found.push({ main, sub: ki.sub(i), ki, i });
+      }
+      return true;
+    });
+    found.sort((a, b) => a.main - b.main || a.sub - b.sub);
+    const out: RevisionChanges[] = [];
+    let total = 0;
+    for (let j = 0; j < found.length; ) {
+      const main = (found[j] as { main: number }).main;
+      let k = j;
+      while (k < found.length && (found[k] as { main: number }).main === main) k++;
+      if (total > 0 && total + (k - j) > maxEvents) break;
+      const events: Event[] = [];
+      for (let m = j; m < k; m++) {
+        const f = found[m] as { ki: KeyIndex; i: number };
+        events.push(this.eventAt(f.ki, f.i));
+      }
+      out.push({ revision: revision(main), events });
+      total += k - j;
+      j = k;
+    }
+    return out;
+  }
+
+  private eventAt(ki: KeyIndex, i: number): Event {
+    const prevKv = i > 0 && !ki.isTombstone(i - 1) ? this.load(ki, i - 1) : null;
+    if (ki.isTombstone(i)) {
+      return { type: EventType.Delete, kv: tombstoneKv(latin1ToBytes(ki.key), ki.main(i)), prevKv };
+    }
+    return { type: EventType.Put, kv: this.load(ki, i), prevKv };
+  }
+}

@@ -1,0 +1,111 @@
+// How a key's version is stored in the backend: the key is its revision {main, sub} as 12 big-endian bytes (so
+// the kv table is in revision order, like etcd's), the value a small record with the rest of mvccpb.KeyValue.
+
+import { assert } from '../util/assert.js';
+import { type LeaseId, type Revision, leaseId, revision } from '../util/branded.js';
+import { MAX_SUB_REVISION } from './limits.js';
+import type { KeyValue } from './types.js';
+
+export const REV_KEY_BYTES = 12;
+const RECORD_FORMAT = 1;
+const FLAG_TOMBSTONE = 1;
+const TWO_32 = 0x1_0000_0000;
+
+export function revKey(main: number, sub: number): Uint8Array {
+  assert(Number.isSafeInteger(main) && main >= 0, `revKey: bad main revision ${main}`);
+  assert(Number.isInteger(sub) && sub >= 0 && sub <= MAX_SUB_REVISION, `revKey: bad sub revision ${sub}`);
+  const b = Buffer.allocUnsafe(REV_KEY_BYTES);
+  b.writeUInt32BE(Math.floor(main / TWO_32), 0);
+  b.writeUInt32BE(main % TWO_32, 4);
+  b.writeUInt32BE(sub, 8);
+  return b;
+}
+
+export function revKeyMain(key: Uint8Array): number {
+  assert(key.length === REV_KEY_BYTES, `revKey of ${key.length} bytes`);
+  const v = new DataView(key.buffer, key.byteOffset, key.length);
+  return v.getUint32(0) * TWO_32 + v.getUint32(4);
+}
+
+export function revKeySub(key: Uint8Array): number {
+  assert(key.length === REV_KEY_BYTES, `revKey of ${key.length} bytes`);
+  return new DataView(key.buffer, key.byteOffset, key.length).getUint32(8);
+}
+
+/** One stored version: what the kv table holds under a revision key. */
+export interface StoredRecord {
+  readonly tombstone: boolean;
+  readonly kv: KeyValue;
+}
+
+function varintSize(n: number): number {
+  let s = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    s++;
+  }
+  return s;
+}
+
+function writeVarint(b: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    b[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  b[pos++] = n;
+  return pos;
+}
+
+export function encodeRecord(tombstone: boolean, key: Uint8Array, value: Uint8Array, createRev: number, version: number, lease: number): Uint8Array {
+  const size = 2 + varintSize(createRev) + varintSize(version) + varintSize(lease) + varintSize(key.length) + key.length + value.length;
+  const b = Buffer.allocUnsafe(size);
+  b[0] = RECORD_FORMAT;
+  b[1] = tombstone ? FLAG_TOMBSTONE : 0;
+  let pos = writeVarint(b, 2, createRev);
+  pos = writeVarint(b, pos, version);
+  pos = writeVarint(b, pos, lease);
+  pos = writeVarint(b, pos, key.length);
+  b.set(key, pos);
+  b.set(value, pos + key.length);
+  assert(pos + key.length + value.length === size, 'encodeRecord: size mismatch');
+  return b;
+}
+
+/** Decodes a record written by encodeRecord; anything else means the data files are corrupt, which is fatal. */
+export function decodeRecord(modRevision: number, b: Uint8Array): StoredRecord {
+  assert(b.length >= 6 && b[0] === RECORD_FORMAT, `corrupt kv record at revision ${modRevision}`);
+  let pos = 2;
+  const read = (): number => {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      assert(pos < b.length, `corrupt kv record at revision ${modRevision}: truncated`);
+      const byte = b[pos++] as number;
+      result += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) return result;
+      scale *= 0x80;
+    }
+    assert(false, `corrupt kv record at revision ${modRevision}: varint too long`);
+  };
+  const createRev = read();
+  const version = read();
+  const lease = read();
+  const keyLen = read();
+  assert(pos + keyLen <= b.length, `corrupt kv record at revision ${modRevision}: key overruns`);
+  const key = b.subarray(pos, pos + keyLen);
+  const value = b.subarray(pos + keyLen);
+  const tombstone = ((b[1] as number) & FLAG_TOMBSTONE) !== 0;
+  const kv: KeyValue = {
+    key, value, createRevision: revision(createRev), modRevision: revision(modRevision), version, lease: leaseId(lease),
+  };
+  return { tombstone, kv };
+}
+
+/** The kv of a delete event: just the key and the delete's revision, as etcd reports it. */
+export function tombstoneKv(key: Uint8Array, modRevision: number): KeyValue {
+  return { key, value: EMPTY, createRevision: revision(0), modRevision: revision(modRevision), version: 0, lease: NO_LEASE };
+}
+
+export const EMPTY = new Uint8Array(0);
+export const NO_LEASE = 0 as LeaseId;
+export type { Revision };
