@@ -3,11 +3,11 @@
 // history the watch hub replays from (WatchableHistory).
 
 import { assert } from '../util/assert.js';
-import { type Revision, revision } from '../util/branded.js';
+import { leaseId, type Revision, revision } from '../util/branded.js';
 import { type Backend, bytesToLatin1, latin1ToBytes } from '../storage/backend/backend.js';
 import { KeyIndex } from './key_index.js';
 import { MAX_SUB_REVISION, RECENT_CHANGES_EVENTS, RECENT_CHANGES_REVISIONS } from './limits.js';
-import { decodeRecord, encodeRecord, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv } from './revision.js';
+import { decodeRecord, EMPTY, encodeRecord, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv } from './revision.js';
 import { TreeIndex } from './tree_index.js';
 import { type Event, EventType, type KeyValue, type RevisionChanges, type WatchableHistory } from './types.js';
 
@@ -36,6 +36,30 @@ export function inRange(r: KeyRange, key: string): boolean {
   return key >= r.start && (r.end === null || key < r.end);
 }
 
+/**
+ * An event whose prevKv is read from the backend on first access: most watchers do not ask for it (etcd, too,
+ * fetches prev_kv only for watchers that want it), and reading it on every put would cost a random backend read.
+ */
+class StoreEvent implements Event {
+  private prev: KeyValue | null | undefined = undefined;
+
+  constructor(
+    readonly type: EventType,
+    readonly kv: KeyValue,
+    private readonly store: MvccStore,
+    /** 0: the key did not exist before this event. */
+    private readonly prevMain: number,
+    private readonly prevSub: number,
+  ) {}
+
+  get prevKv(): KeyValue | null {
+    if (this.prev === undefined) {
+      this.prev = this.prevMain === 0 ? null : this.store.loadRevision(this.prevMain, this.prevSub, this.kv.modRevision);
+    }
+    return this.prev;
+  }
+}
+
 export class MvccStore implements WatchableHistory {
   readonly index = new TreeIndex();
   private currentRev = 1;
@@ -44,6 +68,13 @@ export class MvccStore implements WatchableHistory {
   private storedBytes = 0;
   /** The write in progress: its changes so far (they get main revision currentRev + 1). */
   private txnEvents: Event[] | null = null;
+  /**
+   * Versions written since the last flush, in (main, sub) order: the store buffers its own records (numbers, no
+   * string keys) and writes them straight into the backend's commit transaction.
+   */
+  private pendMain: number[] = [];
+  private pendSub: number[] = [];
+  private pendVal: (Uint8Array | null)[] = [];
   /** The most recent revisions' changes, oldest first, contiguous up to currentRev. */
   private recent: RevisionChanges[] = [];
   private recentEvents = 0;
@@ -94,12 +125,67 @@ export class MvccStore implements WatchableHistory {
     if (main > this.currentRev) this.currentRev = main;
   }
 
+  // ------------------------------------------------------------------ buffered records
+
+  /** Versions buffered, not yet flushed to the backend. */
+  pendingWrites(): number {
+    return this.pendMain.length;
+  }
+
+  private buffer(main: number, sub: number, record: Uint8Array): void {
+    this.pendMain.push(main);
+    this.pendSub.push(sub);
+    this.pendVal.push(record);
+  }
+
+  /** Position of {main, sub} among the buffered records, or -1. */
+  private pendingAt(main: number, sub: number): number {
+    const mains = this.pendMain;
+    if (mains.length === 0 || main < (mains[0] as number)) return -1;
+    let lo = 0;
+    let hi = mains.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = mains[mid] as number;
+      const s = this.pendSub[mid] as number;
+      if (m === main && s === sub) return mid;
+      if (m < main || (m === main && s < sub)) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The stored record at {main, sub}: buffered or in the backend. */
+  private record(main: number, sub: number): Uint8Array | undefined {
+    const p = this.pendingAt(main, sub);
+    if (p >= 0) return this.pendVal[p] ?? undefined;
+    return this.backend.get('kv', revKey(main, sub));
+  }
+
+  /** Commits the backend with every buffered record in the same transaction. */
+  flush(): void {
+    const mains = this.pendMain;
+    const subs = this.pendSub;
+    const vals = this.pendVal;
+    // The backend copies each key as it writes it, so one key buffer serves the whole batch.
+    const key = Buffer.alloc(REV_KEY_BYTES);
+    this.backend.commit((put) => {
+      for (let i = 0; i < mains.length; i++) {
+        const v = vals[i];
+        if (v !== null && v !== undefined) put('kv', revKey(mains[i] as number, subs[i] as number, key), v);
+      }
+    });
+    this.pendMain = [];
+    this.pendSub = [];
+    this.pendVal = [];
+  }
+
   // ------------------------------------------------------------------ reads
 
-  /** The version of `ki` at entry `i`, read from the backend. */
+  /** The version of `ki` at entry `i`. */
   private load(ki: KeyIndex, i: number): KeyValue {
     const main = ki.main(i);
-    const bytes = this.backend.get('kv', revKey(main, ki.sub(i)));
+    const bytes = this.record(main, ki.sub(i));
     assert(bytes !== undefined, `kv record ${main}.${ki.sub(i)} of an indexed key is missing from the backend`);
     return decodeRecord(main, bytes).kv;
   }
@@ -139,6 +225,12 @@ export class MvccStore implements WatchableHistory {
     return this.load(ki, ki.entries - 1);
   }
 
+  /** The current version of a live key. */
+  liveValue(ki: KeyIndex): KeyValue {
+    assert(ki.isLive(), 'liveValue of a deleted key');
+    return this.load(ki, ki.entries - 1);
+  }
+
   /** The revision reads inside the current write see: its own changes count as the next revision. */
   txnReadRevision(): number {
     return this.currentRev + (this.txnEvents !== null && this.txnEvents.length > 0 ? 1 : 0);
@@ -161,7 +253,7 @@ export class MvccStore implements WatchableHistory {
     return this.currentRev + 1;
   }
 
-  /** Puts a new version of `key`; returns the new kv and the one it replaced. */
+  /** Puts a new version of `key`; the event's prevKv is read from the backend only if someone asks. */
   put(key: Uint8Array, value: Uint8Array, lease: number): Event {
     const events = this.events();
     const main = this.currentRev + 1;
@@ -170,11 +262,13 @@ export class MvccStore implements WatchableHistory {
     const keyStr = bytesToLatin1(key);
     const ki = this.index.getOrCreate(keyStr);
     const live = ki.isLive();
-    const prevKv = live ? this.load(ki, ki.entries - 1) : null;
+    const last = ki.entries - 1;
+    const prevMain = live ? ki.main(last) : 0;
+    const prevSub = live ? ki.sub(last) : 0;
     const createRev = live ? ki.createRev : main;
     const version = live ? ki.version + 1 : 1;
     const record = encodeRecord(false, key, value, createRev, version, lease);
-    this.backend.put('kv', revKey(main, sub), record);
+    this.buffer(main, sub, record);
     this.storedBytes += REV_KEY_BYTES + record.length;
     const oldLease = ki.lease;
     ki.put(main, sub, createRev, version, lease);
@@ -182,8 +276,10 @@ export class MvccStore implements WatchableHistory {
       if (oldLease !== 0) this.leases.detach(oldLease, keyStr);
       if (lease !== 0) this.leases.attach(lease, keyStr);
     }
-    const kv = decodeRecord(main, record).kv;
-    const event: Event = { type: EventType.Put, kv, prevKv };
+    const kv: KeyValue = {
+      key, value, createRevision: revision(createRev), modRevision: revision(main), version, lease: leaseId(lease),
+    };
+    const event = new StoreEvent(EventType.Put, kv, this, prevMain, prevSub);
     events.push(event);
     return event;
   }
@@ -195,15 +291,29 @@ export class MvccStore implements WatchableHistory {
     const main = this.currentRev + 1;
     const sub = events.length;
     assert(sub <= MAX_SUB_REVISION, 'too many changes in one revision');
-    const prevKv = this.load(ki, ki.entries - 1);
-    const record = encodeRecord(true, prevKv.key, new Uint8Array(0), 0, 0, 0);
-    this.backend.put('kv', revKey(main, sub), record);
+    const last = ki.entries - 1;
+    const key = latin1ToBytes(ki.key);
+    const record = encodeRecord(true, key, EMPTY, 0, 0, 0);
+    this.buffer(main, sub, record);
     this.storedBytes += REV_KEY_BYTES + record.length;
+    const event = new StoreEvent(EventType.Delete, tombstoneKv(key, main), this, ki.main(last), ki.sub(last));
     if (ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
     ki.tombstone(main, sub);
-    const event: Event = { type: EventType.Delete, kv: tombstoneKv(prevKv.key, main), prevKv };
     events.push(event);
     return event;
+  }
+
+  /**
+   * The stored version at {main, sub}, or null once compaction removed it; used by events' lazy prevKv, which
+   * is only ever removed when the event itself is at or below the compacted revision.
+   */
+  loadRevision(main: number, sub: number, eventRev: number): KeyValue | null {
+    const bytes = this.record(main, sub);
+    if (bytes === undefined) {
+      assert(eventRev <= this.compactRev, `prevKv ${main}.${sub} of an event at ${eventRev} is missing`);
+      return null;
+    }
+    return decodeRecord(main, bytes).kv;
   }
 
   /** Ends the open write: if it changed anything, that is the new current revision. */
@@ -237,6 +347,14 @@ export class MvccStore implements WatchableHistory {
     this.compactRev = atRev;
     const emptied: string[] = [];
     const removed = (main: number, sub: number): void => {
+      const p = this.pendingAt(main, sub);
+      if (p >= 0) {
+        const v = this.pendVal[p];
+        assert(v !== null && v !== undefined, `compact: buffered record ${main}.${sub} removed twice`);
+        this.storedBytes -= REV_KEY_BYTES + v.length;
+        this.pendVal[p] = null;
+        return;
+      }
       const k = revKey(main, sub);
       const bytes = this.backend.get('kv', k);
       assert(bytes !== undefined, `compact: record ${main}.${sub} missing`);
@@ -315,10 +433,10 @@ export class MvccStore implements WatchableHistory {
   }
 
   private eventAt(ki: KeyIndex, i: number): Event {
-    const prevKv = i > 0 && !ki.isTombstone(i - 1) ? this.load(ki, i - 1) : null;
-    if (ki.isTombstone(i)) {
-      return { type: EventType.Delete, kv: tombstoneKv(latin1ToBytes(ki.key), ki.main(i)), prevKv };
-    }
-    return { type: EventType.Put, kv: this.load(ki, i), prevKv };
+    const hasPrev = i > 0 && !ki.isTombstone(i - 1);
+    const prevMain = hasPrev ? ki.main(i - 1) : 0;
+    const prevSub = hasPrev ? ki.sub(i - 1) : 0;
+    const kv = ki.isTombstone(i) ? tombstoneKv(latin1ToBytes(ki.key), ki.main(i)) : this.load(ki, i);
+    return new StoreEvent(ki.isTombstone(i) ? EventType.Delete : EventType.Put, kv, this, prevMain, prevSub);
   }
 }

@@ -11,13 +11,15 @@ const RECORD_FORMAT = 1;
 const FLAG_TOMBSTONE = 1;
 const TWO_32 = 0x1_0000_0000;
 
-export function revKey(main: number, sub: number): Uint8Array {
+export function revKey(main: number, sub: number, into: Uint8Array = new Uint8Array(REV_KEY_BYTES)): Uint8Array {
   assert(Number.isSafeInteger(main) && main >= 0, `revKey: bad main revision ${main}`);
   assert(Number.isInteger(sub) && sub >= 0 && sub <= MAX_SUB_REVISION, `revKey: bad sub revision ${sub}`);
-  const b = Buffer.allocUnsafe(REV_KEY_BYTES);
-  b.writeUInt32BE(Math.floor(main / TWO_32), 0);
-  b.writeUInt32BE(main % TWO_32, 4);
-  b.writeUInt32BE(sub, 8);
+  const b = into;
+  const hi = Math.floor(main / TWO_32);
+  const lo = main % TWO_32;
+  b[0] = hi >>> 24; b[1] = hi >>> 16; b[2] = hi >>> 8; b[3] = hi;
+  b[4] = lo >>> 24; b[5] = lo >>> 16; b[6] = lo >>> 8; b[7] = lo;
+  b[8] = sub >>> 24; b[9] = sub >>> 16; b[10] = sub >>> 8; b[11] = sub;
   return b;
 }
 
@@ -56,9 +58,30 @@ function writeVarint(b: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
+/**
+ * Records are carved from large slabs: one small Buffer per put means one ArrayBuffer per put (Node's pool is
+ * only 8 KiB), which costs more to allocate and collect than the record itself. A slab is freed once every
+ * record in it is flushed and unreferenced.
+ */
+const SLAB_BYTES = 256 * 1024;
+const SLAB_MAX_RECORD = 4096;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabPos = 0;
+
+function allocRecord(size: number): Buffer {
+  if (size > SLAB_MAX_RECORD) return Buffer.allocUnsafe(size);
+  if (slabPos + size > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabPos = 0;
+  }
+  const out = slab.subarray(slabPos, slabPos + size);
+  slabPos += (size + 7) & ~7;
+  return out;
+}
+
 export function encodeRecord(tombstone: boolean, key: Uint8Array, value: Uint8Array, createRev: number, version: number, lease: number): Uint8Array {
   const size = 2 + varintSize(createRev) + varintSize(version) + varintSize(lease) + varintSize(key.length) + key.length + value.length;
-  const b = Buffer.allocUnsafe(size);
+  const b = allocRecord(size);
   b[0] = RECORD_FORMAT;
   b[1] = tombstone ? FLAG_TOMBSTONE : 0;
   let pos = writeVarint(b, 2, createRev);

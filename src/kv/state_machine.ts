@@ -199,7 +199,11 @@ export class KvStateMachine implements WatchableHistory {
     return this.applied;
   }
 
-  /** Subscribes to the changes of every applied revision, in order; returns the unsubscribe function. */
+  /**
+   * Subscribes to the changes of every applied revision, in order, synchronously during apply; returns the
+   * unsubscribe function. Each event's prevKv is read from storage on first access: read it during the callback
+   * (or any time before a compaction at or above the event's revision, after which it reads as null).
+   */
   onChanges(listener: (changes: RevisionChanges) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -218,7 +222,7 @@ export class KvStateMachine implements WatchableHistory {
     } else {
       result = this.applyData(index, data);
     }
-    if (this.backend.bufferedWrites() >= this.batchOps) this.commit();
+    if (this.mvcc.pendingWrites() + this.backend.bufferedWrites() >= this.batchOps) this.commit();
     return result;
   }
 
@@ -342,7 +346,7 @@ export class KvStateMachine implements WatchableHistory {
     this.writeMeta(META_APPLIED, String(this.applied));
     this.writeMeta(META_CURRENT, String(this.mvcc.currentRevision()));
     this.writeMeta(META_COMPACT, String(this.mvcc.compactRevision()));
-    this.backend.commit();
+    this.mvcc.flush();
   }
 
   /** Captures the whole state now (cheap); stream it with `chunks()` while applies go on, then `release()`. */

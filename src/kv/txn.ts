@@ -1,7 +1,9 @@
 // Executes Range, Put, DeleteRange and Txn against the MVCC store with etcd's semantics (server/etcdserver/txn),
 // and validates requests as etcd's gRPC layer does (api/v3rpc/key.go) before they are proposed or applied.
 
-import { revision } from '../util/branded.js';
+import { type LeaseId, revision } from '../util/branded.js';
+
+const EMPTY_BYTES = new Uint8Array(0);
 import {
   CompactedError, DuplicateKeyError, EmptyKeyError, FutureRevError, KeyNotFoundError, type KvError, LeaseNotFoundError,
   LeaseProvidedError, TooManyOpsError, ValueProvidedError,
@@ -80,7 +82,8 @@ function intersects(dels: readonly Interval[], key: string): boolean {
 /**
  * etcd's rule: within one txn branch (and the branches of txns nested in it) a key may be put at most once and
  * never inside a range it deletes, so each key changes at most once per revision. Throws DuplicateKeyError.
- * Unlike etcd, a delete range_end of "\0" counts as unbounded here (etcd's interval check misses that case).
+ * Stricter than etcd in two cases it misses: a delete range_end of "\0" counts as unbounded, and a put in one
+ * nested txn conflicts with a delete in a later sibling txn.
  */
 function checkIntervals(reqs: readonly RequestOp[]): { puts: Set<string>; dels: Interval[] } {
   const dels: Interval[] = [];
@@ -90,10 +93,20 @@ function checkIntervals(reqs: readonly RequestOp[]): { puts: Set<string>; dels: 
     dels.push(r.single ? { start: r.start, end: `${r.start}\0` } : { start: r.start, end: r.end });
   }
   const puts = new Set<string>();
+  const nested: { puts: string[]; dels: Interval[] }[] = [];
   for (const op of reqs) {
     if (op.type !== 'txn') continue;
     const then = checkIntervals(op.txn.success);
     const otherwise = checkIntervals(op.txn.failure);
+    // etcd checks a nested txn's puts only against deletes seen before it; a put in one nested txn and a
+    // delete of that key in a later sibling would change the key twice in one revision, so we refuse it too.
+    const mine = { puts: [...then.puts, ...otherwise.puts], dels: [...then.dels, ...otherwise.dels] };
+    for (const other of nested) {
+      if (mine.puts.some((k) => intersects(other.dels, k)) || other.puts.some((k) => intersects(mine.dels, k))) {
+        throw new DuplicateKeyError();
+      }
+    }
+    nested.push(mine);
     for (const k of then.puts) {
       if (puts.has(k) || intersects(dels, k)) throw new DuplicateKeyError();
       puts.add(k);
@@ -232,9 +245,20 @@ function compareOne(c: Compare, kv: KeyValue | null): boolean {
 
 /** Every key in the compare's range must satisfy it; an empty range compares a zero KeyValue (etcd). */
 function applyCompare(store: MvccStore, c: Compare): boolean {
-  const { kvs } = store.rangeAt(keyRange(c.key, c.rangeEnd), store.currentRevision(), 0, false);
-  if (kvs.length === 0) return compareOne(c, null);
-  return kvs.every((kv) => compareOne(c, kv));
+  let any = false;
+  let ok = true;
+  store.visit(keyRange(c.key, c.rangeEnd), (ki) => {
+    if (!ki.isLive()) return true;
+    any = true;
+    // Only a value compare needs the stored version; the index knows the rest of the live state.
+    const kv: KeyValue = c.target === CompareTarget.Value ? store.liveValue(ki) : {
+      key: EMPTY_BYTES, value: EMPTY_BYTES, createRevision: revision(ki.createRev), modRevision: revision(ki.lastMain()),
+      version: ki.version, lease: ki.lease as LeaseId,
+    };
+    ok = compareOne(c, kv);
+    return ok;
+  });
+  return any ? ok : compareOne(c, null);
 }
 
 /** etcd's compareToPath: every compare of the chosen branches, all evaluated before anything executes. */

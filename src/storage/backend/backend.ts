@@ -28,8 +28,12 @@ export interface Backend {
   delete(table: TableName, key: Uint8Array): void;
   /** Writes buffered since the last commit. */
   bufferedWrites(): number;
-  /** Makes every buffered write durable in one atomic transaction; a crash keeps all of them or none. */
-  commit(): void;
+  /**
+   * Makes every buffered write durable in one atomic transaction; a crash keeps all of them or none. `extra`
+   * runs inside that transaction and may add writes directly (the MVCC store's own buffered records), which
+   * saves buffering each of them twice; the engine copies each key and value before `put` returns.
+   */
+  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void) => void): void;
   /** A point-in-time view of the committed data (buffered writes are not in it). */
   readView(): BackendReadView;
   /** Removes everything, committed and buffered, durably (before a snapshot restore). */
@@ -42,13 +46,11 @@ export interface Backend {
 
 /** Binary keys as one-byte strings: JS string order is then byte order, and Map lookups are cheap. */
 export function bytesToLatin1(b: Uint8Array): string {
-  if (b.length <= 16) {
-    let s = '';
-    for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i] as number);
-    return s;
-  }
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+  return latin1Slice.call(b, 0, b.length);
 }
+
+// Node's native latin1 decoder works on any Uint8Array, without wrapping it in a Buffer first.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 export function latin1ToBytes(s: string): Uint8Array {
   return Buffer.from(s, 'latin1');

@@ -62,10 +62,11 @@ export class LmdbBackend implements Backend {
     return this.buffer.size();
   }
 
-  commit(): void {
+  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void) => void): void {
     this.checkOpen();
-    if (this.buffer.size() === 0) return;
+    if (this.buffer.size() === 0 && extra === undefined) return;
     this.root.transactionSync(() => {
+      extra?.((table, key, value) => this.db(table).putSync(asBuffer(key), asBuffer(value)));
       for (const [name, writes] of this.buffer.tables) {
         const db = this.db(name);
         for (const w of writes.values()) {
