@@ -5,6 +5,7 @@
 import { assert } from '../util/assert.js';
 import { leaseId, type Revision, revision } from '../util/branded.js';
 import { type Backend, bytesToLatin1, latin1ToBytes } from '../storage/backend/backend.js';
+import { ResponseTooLargeError } from './errors.js';
 import { KeyIndex } from './key_index.js';
 import { MAX_SUB_REVISION, RECENT_CHANGES_EVENTS, RECENT_CHANGES_REVISIONS } from './limits.js';
 import { decodeRecord, EMPTY, encodeRecord, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv } from './revision.js';
@@ -23,6 +24,9 @@ export interface KeyRange {
   readonly end: string | null;
   readonly single: boolean;
 }
+
+/** What one KeyValue adds to a response besides its key and value (protobuf framing and numbers). */
+export const KV_RESPONSE_OVERHEAD_BYTES = 32;
 
 export function keyRange(key: Uint8Array, rangeEnd: Uint8Array): KeyRange {
   const start = bytesToLatin1(key);
@@ -205,14 +209,20 @@ export class MvccStore implements WatchableHistory {
    * Keys live at `atRev` in the range, in key order: at most `limit` loaded (0: all), and how many there are.
    * The caller has checked atRev against the compacted and current revisions.
    */
-  rangeAt(r: KeyRange, atRev: number, limit: number, countOnly: boolean): { kvs: KeyValue[]; count: number } {
+  rangeAt(r: KeyRange, atRev: number, limit: number, countOnly: boolean, maxBytes = Infinity): { kvs: KeyValue[]; count: number } {
     const kvs: KeyValue[] = [];
     let count = 0;
+    let bytes = 0;
     this.visit(r, (ki) => {
       const i = ki.liveAt(atRev);
       if (i < 0) return true;
       count++;
-      if (!countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(this.load(ki, i));
+      if (!countOnly && (limit <= 0 || kvs.length < limit)) {
+        const kv = this.load(ki, i);
+        bytes += kv.key.length + kv.value.length + KV_RESPONSE_OVERHEAD_BYTES;
+        if (bytes > maxBytes) throw new ResponseTooLargeError(bytes, maxBytes);
+        kvs.push(kv);
+      }
       return true;
     });
     return { kvs, count };

@@ -8,7 +8,7 @@ import type { Backend } from '../storage/backend/backend.js';
 import { decodeCommand } from './command.js';
 import {
   BadCommandError, CompactedError, FutureRevError, KvError, LeaseExistError, LeaseNotFoundError, LeaseTtlTooLargeError,
-  NoSpaceError, RequestTooLargeError, ResponseTooLargeError,
+  NoSpaceError, RequestTooLargeError,
 } from './errors.js';
 import { type LeaseTimeToLive, Lessor } from './lessor.js';
 import {
@@ -39,6 +39,8 @@ export interface KvStateMachineOptions {
   readonly batchOps?: number;
   /** This member's monotonic clock in ms: feeds only the local lease expiry, never replicated state. */
   readonly clock?: () => number;
+  /** Largest Range response served locally (default MAX_RESPONSE_BYTES). */
+  readonly maxResponseBytes?: number;
 }
 
 export interface KvStatus {
@@ -119,6 +121,7 @@ export class KvStateMachine implements WatchableHistory {
   private readonly mvcc: MvccStore;
   private readonly quotaBytes: number;
   private readonly batchOps: number;
+  private readonly maxResponseBytes: number;
   private applied = 0;
   private alarmList: AlarmMember[] = [];
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
@@ -127,6 +130,7 @@ export class KvStateMachine implements WatchableHistory {
     this.backend = options.backend;
     this.quotaBytes = options.quotaBytes ?? QUOTA_BYTES_DEFAULT;
     this.batchOps = options.batchOps ?? BACKEND_BATCH_OPS_DEFAULT;
+    this.maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
     assert(this.quotaBytes > 0 && this.batchOps > 0, 'quotaBytes and batchOps must be positive');
     const clock = options.clock ?? ((): number => performance.now());
     this.lessor = new Lessor(clock, options.minLeaseTtlSeconds ?? MIN_LEASE_TTL_SECONDS_DEFAULT);
@@ -366,11 +370,7 @@ export class KvStateMachine implements WatchableHistory {
   range(r: RangeRequest): RangeResponse {
     const invalid = checkRangeRequest(r);
     if (invalid !== null) throw invalid;
-    const resp = executeRange(this.mvcc, r, this.mvcc.currentRevision());
-    let bytes = 0;
-    for (const kv of resp.kvs) bytes += kv.key.length + kv.value.length + 32;
-    if (bytes > MAX_RESPONSE_BYTES) throw new ResponseTooLargeError(bytes, MAX_RESPONSE_BYTES);
-    return resp;
+    return executeRange(this.mvcc, r, this.mvcc.currentRevision(), this.maxResponseBytes);
   }
 
   leaseTimeToLive(id: LeaseId, nowMs: number): LeaseTimeToLive | null {

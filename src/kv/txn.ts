@@ -151,14 +151,17 @@ export function resolveRevision(store: MvccStore, requested: number, curRev: num
   return rev;
 }
 
-/** etcd's executeRange: the view is at curRev (inside a write, including the write's own changes). */
-export function executeRange(store: MvccStore, r: RangeRequest, curRev: number): RangeResponse {
+/**
+ * etcd's executeRange: the view is at curRev (inside a write, including the write's own changes). `maxBytes`
+ * bounds the data read (before filters and limit), so a huge range fails early instead of exhausting memory.
+ */
+export function executeRange(store: MvccStore, r: RangeRequest, curRev: number, maxBytes = Infinity): RangeResponse {
   const rev = resolveRevision(store, r.revision, curRev);
   const filtered = r.sortOrder !== SortOrder.None || r.minModRevision !== 0 || r.maxModRevision !== 0 ||
     r.minCreateRevision !== 0 || r.maxCreateRevision !== 0;
   // Fetch one extra for `more`; fetch everything when results are filtered or sorted first.
   const fetch = filtered || r.limit <= 0 ? 0 : r.limit + 1;
-  const found = store.rangeAt(keyRange(r.key, r.rangeEnd), rev, fetch, r.countOnly);
+  const found = store.rangeAt(keyRange(r.key, r.rangeEnd), rev, fetch, r.countOnly, maxBytes);
   let kvs = found.kvs;
   if (r.maxModRevision !== 0) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision);
   if (r.minModRevision !== 0) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision);
