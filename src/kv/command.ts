@@ -22,7 +22,6 @@ const Tag = {
 const OpTag = { range: 1, put: 2, deleteRange: 3, txn: 4 } as const;
 
 const SIGNED_MAX = 2 ** 52 - 1;
-const subarray = Uint8Array.prototype.subarray;
 
 /** A decoded log entry: the command and the id the proposer gave it (0 when none), to answer the waiting client. */
 export interface DecodedCommand {
@@ -174,7 +173,12 @@ function writeTxn(w: Writer, t: TxnRequest): void {
 
 class Reader {
   pos = 0;
-  constructor(private readonly buf: Uint8Array) {}
+  buf: Uint8Array = new Uint8Array(0);
+  reset(buf: Uint8Array): this {
+    this.buf = buf;
+    this.pos = 0;
+    return this;
+  }
   get left(): number {
     return this.buf.length - this.pos;
   }
@@ -204,8 +208,7 @@ class Reader {
   bytes(what: string): Uint8Array {
     const n = this.uvarint(`${what} length`);
     if (n > this.left) throw new BadCommandError(`${what} length ${n} exceeds the ${this.left} bytes left at byte ${this.pos}`);
-    // A plain Uint8Array view: Buffer#subarray costs a FastBuffer construction per field.
-    const out = subarray.call(this.buf, this.pos, this.pos + n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
@@ -232,15 +235,24 @@ class Reader {
  * Byte fields are views into `data` (no copies on the apply path): `data` must not be mutated afterwards.
  */
 export function decodeCommand(data: Uint8Array): DecodedCommand {
-  const r = new Reader(data);
+  // One reader serves every call: decoding never re-enters itself. Fields are plain Uint8Array views: views of
+  // a Buffer would each construct a Buffer.
+  const r = reader.reset(Buffer.isBuffer(data) ? new Uint8Array(data.buffer, data.byteOffset, data.length) : data);
   const version = r.byte('version');
   if (version !== COMMAND_CODEC_VERSION) throw new BadCommandError(`unknown codec version ${version}`);
   const tag = r.byte('command tag');
   const requestId = r.uvarint('requestId');
-  const command = readBody(r, tag);
-  if (r.left !== 0) throw new BadCommandError(`${r.left} trailing bytes after the command`);
-  return { requestId, command };
+  try {
+    const command = readBody(r, tag);
+    if (r.left !== 0) throw new BadCommandError(`${r.left} trailing bytes after the command`);
+    return { requestId, command };
+  } finally {
+    r.reset(EMPTY_BYTES); // do not keep the last entry alive
+  }
 }
+
+const reader = new Reader();
+const EMPTY_BYTES = new Uint8Array(0);
 
 function readBody(r: Reader, tag: number): Command {
   switch (tag) {

@@ -45,7 +45,7 @@ export class KeyIndex {
   }
 
   put(main: number, sub: number, createRev: number, version: number, lease: number): void {
-    assert(main > this.lastMain(), `KeyIndex.put: revision ${main} not above ${this.lastMain()}`);
+    if (!(main > this.lastMain())) assert(false, `KeyIndex.put: revision ${main} not above ${this.lastMain()}`);
     this.append(main, sub);
     this.createRev = createRev;
     this.version = version;
@@ -54,7 +54,7 @@ export class KeyIndex {
 
   tombstone(main: number, sub: number): void {
     assert(this.isLive(), 'KeyIndex.tombstone: key is not live');
-    assert(main > this.lastMain(), `KeyIndex.tombstone: revision ${main} not above ${this.lastMain()}`);
+    if (!(main > this.lastMain())) assert(false, `KeyIndex.tombstone: revision ${main} not above ${this.lastMain()}`);
     this.append(main, -sub - 1);
     this.createRev = 0;
     this.version = 0;
@@ -63,9 +63,13 @@ export class KeyIndex {
 
   private append(main: number, sub: number): void {
     const r = this.revs;
-    // Short histories are copied to an exact-size array: push would reserve ~16 spare slots per key.
-    if (r.length < 16) this.revs = r.length === 0 ? [main, sub] : [...r, main, sub];
-    else r.push(main, sub);
+    // Short histories get exact-size array literals: push would reserve ~16 spare slots per key.
+    switch (r.length) {
+      case 0: this.revs = [main, sub]; break;
+      case 2: this.revs = [r[0] as number, r[1] as number, main, sub]; break;
+      case 4: this.revs = [r[0] as number, r[1] as number, r[2] as number, r[3] as number, main, sub]; break;
+      default: r.push(main, sub);
+    }
   }
 
   /** Index of the latest entry with main <= atRev, or -1. */

@@ -8,7 +8,7 @@ import { type Backend, bytesToLatin1, latin1ToBytes } from '../storage/backend/b
 import { ResponseTooLargeError } from './errors.js';
 import { KeyIndex } from './key_index.js';
 import { MAX_SUB_REVISION, RECENT_CHANGES_EVENTS, RECENT_CHANGES_REVISIONS } from './limits.js';
-import { decodeRecord, EMPTY, encodeRecord, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv } from './revision.js';
+import { decodeRecord, EMPTY, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv, writeRecord, written } from './revision.js';
 import { TreeIndex } from './tree_index.js';
 import { type Event, EventType, type KeyValue, type RevisionChanges, type WatchableHistory } from './types.js';
 
@@ -78,7 +78,11 @@ export class MvccStore implements WatchableHistory {
    */
   private pendMain: number[] = [];
   private pendSub: number[] = [];
-  private pendVal: (Uint8Array | null)[] = [];
+  /** Each record lives in a slab at an offset; length -1 marks one compaction removed before it was flushed. */
+  private pendSlab: Uint8Array[] = [];
+  private pendOff: number[] = [];
+  private pendLen: number[] = [];
+  private readonly scratchKey = Buffer.alloc(REV_KEY_BYTES);
   /** The most recent revisions' changes, oldest first, contiguous up to currentRev. */
   private recent: RevisionChanges[] = [];
   private recentEvents = 0;
@@ -136,10 +140,21 @@ export class MvccStore implements WatchableHistory {
     return this.pendMain.length;
   }
 
-  private buffer(main: number, sub: number, record: Uint8Array): void {
+  /** Buffers the record writeRecord just wrote; returns its size. */
+  private buffer(main: number, sub: number): number {
     this.pendMain.push(main);
     this.pendSub.push(sub);
-    this.pendVal.push(record);
+    this.pendSlab.push(written.slab);
+    this.pendOff.push(written.offset);
+    this.pendLen.push(written.length);
+    return written.length;
+  }
+
+  private pendingRecord(p: number): Uint8Array | undefined {
+    const len = this.pendLen[p] as number;
+    if (len < 0) return undefined;
+    const off = this.pendOff[p] as number;
+    return (this.pendSlab[p] as Uint8Array).subarray(off, off + len);
   }
 
   /** Position of {main, sub} among the buffered records, or -1. */
@@ -162,26 +177,28 @@ export class MvccStore implements WatchableHistory {
   /** The stored record at {main, sub}: buffered or in the backend. */
   private record(main: number, sub: number): Uint8Array | undefined {
     const p = this.pendingAt(main, sub);
-    if (p >= 0) return this.pendVal[p] ?? undefined;
-    return this.backend.get('kv', revKey(main, sub));
+    if (p >= 0) return this.pendingRecord(p);
+    // A reused Buffer key: a fresh small Uint8Array would have to be moved off-heap to reach LMDB.
+    return this.backend.get('kv', revKey(main, sub, this.scratchKey));
   }
 
   /** Commits the backend with every buffered record in the same transaction. */
   flush(): void {
     const mains = this.pendMain;
     const subs = this.pendSub;
-    const vals = this.pendVal;
     // The backend copies each key as it writes it, so one key buffer serves the whole batch.
     const key = Buffer.alloc(REV_KEY_BYTES);
     this.backend.commit((put) => {
       for (let i = 0; i < mains.length; i++) {
-        const v = vals[i];
-        if (v !== null && v !== undefined) put('kv', revKey(mains[i] as number, subs[i] as number, key), v);
+        const v = this.pendingRecord(i);
+        if (v !== undefined) put('kv', revKey(mains[i] as number, subs[i] as number, key), v);
       }
     });
     this.pendMain = [];
     this.pendSub = [];
-    this.pendVal = [];
+    this.pendSlab = [];
+    this.pendOff = [];
+    this.pendLen = [];
   }
 
   // ------------------------------------------------------------------ reads
@@ -190,7 +207,7 @@ export class MvccStore implements WatchableHistory {
   private load(ki: KeyIndex, i: number): KeyValue {
     const main = ki.main(i);
     const bytes = this.record(main, ki.sub(i));
-    assert(bytes !== undefined, `kv record ${main}.${ki.sub(i)} of an indexed key is missing from the backend`);
+    if (!(bytes !== undefined)) assert(false, `kv record ${main}.${ki.sub(i)} of an indexed key is missing from the backend`);
     return decodeRecord(main, bytes).kv;
   }
 
@@ -277,9 +294,8 @@ export class MvccStore implements WatchableHistory {
     const prevSub = live ? ki.sub(last) : 0;
     const createRev = live ? ki.createRev : main;
     const version = live ? ki.version + 1 : 1;
-    const record = encodeRecord(false, key, value, createRev, version, lease);
-    this.buffer(main, sub, record);
-    this.storedBytes += REV_KEY_BYTES + record.length;
+    writeRecord(false, key, value, createRev, version, lease);
+    this.storedBytes += REV_KEY_BYTES + this.buffer(main, sub);
     const oldLease = ki.lease;
     ki.put(main, sub, createRev, version, lease);
     if (oldLease !== lease) {
@@ -303,9 +319,8 @@ export class MvccStore implements WatchableHistory {
     assert(sub <= MAX_SUB_REVISION, 'too many changes in one revision');
     const last = ki.entries - 1;
     const key = latin1ToBytes(ki.key);
-    const record = encodeRecord(true, key, EMPTY, 0, 0, 0);
-    this.buffer(main, sub, record);
-    this.storedBytes += REV_KEY_BYTES + record.length;
+    writeRecord(true, key, EMPTY, 0, 0, 0);
+    this.storedBytes += REV_KEY_BYTES + this.buffer(main, sub);
     const event = new StoreEvent(EventType.Delete, tombstoneKv(key, main), this, ki.main(last), ki.sub(last));
     if (ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
     ki.tombstone(main, sub);
@@ -320,7 +335,7 @@ export class MvccStore implements WatchableHistory {
   loadRevision(main: number, sub: number, eventRev: number): KeyValue | null {
     const bytes = this.record(main, sub);
     if (bytes === undefined) {
-      assert(eventRev <= this.compactRev, `prevKv ${main}.${sub} of an event at ${eventRev} is missing`);
+      if (!(eventRev <= this.compactRev)) assert(false, `prevKv ${main}.${sub} of an event at ${eventRev} is missing`);
       return null;
     }
     return decodeRecord(main, bytes).kv;
@@ -359,15 +374,15 @@ export class MvccStore implements WatchableHistory {
     const removed = (main: number, sub: number): void => {
       const p = this.pendingAt(main, sub);
       if (p >= 0) {
-        const v = this.pendVal[p];
-        assert(v !== null && v !== undefined, `compact: buffered record ${main}.${sub} removed twice`);
-        this.storedBytes -= REV_KEY_BYTES + v.length;
-        this.pendVal[p] = null;
+        const len = this.pendLen[p] as number;
+        if (len < 0) assert(false, `compact: buffered record ${main}.${sub} removed twice`);
+        this.storedBytes -= REV_KEY_BYTES + len;
+        this.pendLen[p] = -1;
         return;
       }
       const k = revKey(main, sub);
       const bytes = this.backend.get('kv', k);
-      assert(bytes !== undefined, `compact: record ${main}.${sub} missing`);
+      if (!(bytes !== undefined)) assert(false, `compact: record ${main}.${sub} missing`);
       this.storedBytes -= REV_KEY_BYTES + bytes.length;
       this.backend.delete('kv', k);
     };

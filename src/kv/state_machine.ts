@@ -218,7 +218,7 @@ export class KvStateMachine implements WatchableHistory {
    * member. An empty entry only advances the applied index. Expected failures are results, never throws.
    */
   apply(index: number, data: Uint8Array): ApplyResult {
-    assert(Number.isSafeInteger(index) && index > this.applied, `apply(${index}) after ${this.applied}: entries must increase`);
+    if (!(Number.isSafeInteger(index) && index > this.applied)) assert(false, `apply(${index}) after ${this.applied}: entries must increase`);
     this.applied = index;
     let result: ApplyResult;
     if (data.length === 0) {
