@@ -3,10 +3,16 @@
 
 import { assert } from '../util/assert.js';
 
+/** Numbers per entry in `revs`: main, sub (negative for a tombstone), stored size in bytes. */
+const STRIDE = 3;
+
 export class KeyIndex {
   /** The key as a one-byte string (byte order = string order). */
   readonly key: string;
-  /** Pairs [main, sub]; a tombstone stores its sub as -(sub + 1). Mains strictly increase. */
+  /**
+   * Triples [main, sub, bytes]; a tombstone stores its sub as -(sub + 1). Mains strictly increase. The size lets
+   * compaction account freed bytes (deterministically, for the quota) without reading the records.
+   */
   revs: number[] = [];
   /** Create revision, version and lease of the live generation; all 0 while the key is deleted. */
   createRev = 0;
@@ -18,66 +24,69 @@ export class KeyIndex {
   }
 
   get entries(): number {
-    return this.revs.length >> 1;
+    return this.revs.length / STRIDE;
   }
 
   main(i: number): number {
-    return this.revs[2 * i] as number;
+    return this.revs[STRIDE * i] as number;
   }
 
   sub(i: number): number {
-    const s = this.revs[2 * i + 1] as number;
+    const s = this.revs[STRIDE * i + 1] as number;
     return s < 0 ? -s - 1 : s;
   }
 
+  size(i: number): number {
+    return this.revs[STRIDE * i + 2] as number;
+  }
+
   isTombstone(i: number): boolean {
-    return (this.revs[2 * i + 1] as number) < 0;
+    return (this.revs[STRIDE * i + 1] as number) < 0;
   }
 
   /** The key exists now (its latest entry is a put). */
   isLive(): boolean {
     const n = this.revs.length;
-    return n > 0 && (this.revs[n - 1] as number) >= 0;
+    return n > 0 && (this.revs[n - 2] as number) >= 0;
   }
 
   lastMain(): number {
-    return this.revs.length === 0 ? 0 : (this.revs[this.revs.length - 2] as number);
+    return this.revs.length === 0 ? 0 : (this.revs[this.revs.length - STRIDE] as number);
   }
 
-  put(main: number, sub: number, createRev: number, version: number, lease: number): void {
+  private append(main: number, sub: number, size: number): void {
+    const r = this.revs;
+    // Short histories get exact-size array literals: push would reserve ~16 spare slots per key.
+    switch (r.length) {
+      case 0: this.revs = [main, sub, size]; break;
+      case 3: this.revs = [r[0] as number, r[1] as number, r[2] as number, main, sub, size]; break;
+      default: r.push(main, sub, size);
+    }
+  }
+
+  put(main: number, sub: number, size: number, createRev: number, version: number, lease: number): void {
     if (!(main > this.lastMain())) assert(false, `KeyIndex.put: revision ${main} not above ${this.lastMain()}`);
-    this.append(main, sub);
+    this.append(main, sub, size);
     this.createRev = createRev;
     this.version = version;
     this.lease = lease;
   }
 
-  tombstone(main: number, sub: number): void {
+  tombstone(main: number, sub: number, size: number): void {
     assert(this.isLive(), 'KeyIndex.tombstone: key is not live');
     if (!(main > this.lastMain())) assert(false, `KeyIndex.tombstone: revision ${main} not above ${this.lastMain()}`);
-    this.append(main, -sub - 1);
+    this.append(main, -sub - 1, size);
     this.createRev = 0;
     this.version = 0;
     this.lease = 0;
   }
 
-  private append(main: number, sub: number): void {
-    const r = this.revs;
-    // Short histories get exact-size array literals: push would reserve ~16 spare slots per key.
-    switch (r.length) {
-      case 0: this.revs = [main, sub]; break;
-      case 2: this.revs = [r[0] as number, r[1] as number, main, sub]; break;
-      case 4: this.revs = [r[0] as number, r[1] as number, r[2] as number, r[3] as number, main, sub]; break;
-      default: r.push(main, sub);
-    }
-  }
-
   /** Index of the latest entry with main <= atRev, or -1. */
   findAt(atRev: number): number {
     const revs = this.revs;
-    let i = (revs.length >> 1) - 1;
+    let i = this.entries - 1;
     if (i < 16) {
-      while (i >= 0 && (revs[2 * i] as number) > atRev) i--;
+      while (i >= 0 && (revs[STRIDE * i] as number) > atRev) i--;
       return i;
     }
     let lo = 0;
@@ -85,7 +94,7 @@ export class KeyIndex {
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if ((revs[2 * mid] as number) <= atRev) {
+      if ((revs[STRIDE * mid] as number) <= atRev) {
         found = mid;
         lo = mid + 1;
       } else {
@@ -105,12 +114,12 @@ export class KeyIndex {
    * Drops every entry with main <= atRev except the one visible at atRev (if the key exists then), calling
    * `removed` for each dropped entry. Returns whether the index is now empty (the key can be forgotten).
    */
-  compact(atRev: number, removed: (main: number, sub: number) => void): boolean {
+  compact(atRev: number, removed: (main: number, sub: number, size: number) => void): boolean {
     const at = this.findAt(atRev);
     if (at < 0) return this.revs.length === 0;
     const keepFrom = this.isTombstone(at) ? at + 1 : at;
-    for (let i = 0; i < keepFrom; i++) removed(this.main(i), this.sub(i));
-    if (keepFrom > 0) this.revs.splice(0, 2 * keepFrom);
+    for (let i = 0; i < keepFrom; i++) removed(this.main(i), this.sub(i), this.size(i));
+    if (keepFrom > 0) this.revs = this.revs.slice(STRIDE * keepFrom);
     return this.revs.length === 0;
   }
 }

@@ -53,3 +53,6 @@ export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 /** Largest sub-revision one main revision may reach (4 bytes in the backend key). */
 export const MAX_SUB_REVISION = 0xffff_ffff;
+
+/** Compacted versions deleted from the backend per commit, so a big compaction never stalls applies. */
+export const COMPACTION_DELETES_PER_COMMIT = 50_000;

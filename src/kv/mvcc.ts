@@ -7,7 +7,7 @@ import { leaseId, type Revision, revision } from '../util/branded.js';
 import { type Backend, bytesToLatin1, latin1ToBytes } from '../storage/backend/backend.js';
 import { ResponseTooLargeError } from './errors.js';
 import { KeyIndex } from './key_index.js';
-import { MAX_SUB_REVISION, RECENT_CHANGES_EVENTS, RECENT_CHANGES_REVISIONS } from './limits.js';
+import { COMPACTION_DELETES_PER_COMMIT, MAX_SUB_REVISION, RECENT_CHANGES_EVENTS, RECENT_CHANGES_REVISIONS } from './limits.js';
 import { decodeRecord, EMPTY, REV_KEY_BYTES, revKey, revKeyMain, revKeySub, tombstoneKv, writeRecord, written } from './revision.js';
 import { TreeIndex } from './tree_index.js';
 import { type Event, EventType, type KeyValue, type RevisionChanges, type WatchableHistory } from './types.js';
@@ -83,6 +83,9 @@ export class MvccStore implements WatchableHistory {
   private pendOff: number[] = [];
   private pendLen: number[] = [];
   private readonly scratchKey = Buffer.alloc(REV_KEY_BYTES);
+  /** Compacted versions to delete from the backend: pairs [main, sub]; the first doomedDone pairs are done. */
+  private doomed: number[] = [];
+  private doomedDone = 0;
   /** The most recent revisions' changes, oldest first, contiguous up to currentRev. */
   private recent: RevisionChanges[] = [];
   private recentEvents = 0;
@@ -90,6 +93,7 @@ export class MvccStore implements WatchableHistory {
   constructor(
     private readonly backend: Backend,
     private readonly leases: LeaseHook,
+    private readonly deletesPerCommit = COMPACTION_DELETES_PER_COMMIT,
   ) {}
 
   currentRevision(): Revision {
@@ -108,6 +112,12 @@ export class MvccStore implements WatchableHistory {
     return this.index.size();
   }
 
+  /** Before restoring records: the compacted revision the backend's meta table records. */
+  beginRestore(compactRev: number): void {
+    assert(this.index.size() === 0 && compactRev >= 0, 'beginRestore on a non-empty store');
+    this.compactRev = compactRev;
+  }
+
   /** Restores the revision counters (from the backend's meta table on open). */
   restoreCounters(currentRev: number, compactRev: number): void {
     assert(currentRev >= 1 && compactRev >= 0 && compactRev <= currentRev, `bad counters ${currentRev}/${compactRev}`);
@@ -121,13 +131,21 @@ export class MvccStore implements WatchableHistory {
     const sub = revKeySub(key);
     const rec = decodeRecord(main, value);
     const ki = this.index.getOrCreate(bytesToLatin1(rec.kv.key));
+    if (rec.tombstone && !ki.isLive()) {
+      // A compaction's deletes were cut short by a crash after the put below this tombstone was deleted.
+      if (!(main <= this.compactRev)) assert(false, `kv record ${main}.${sub} deletes a key that does not exist`);
+      if (ki.entries === 0) this.index.remove(ki.key);
+      this.doomed.push(main, sub);
+      if (main > this.currentRev) this.currentRev = main;
+      return;
+    }
     if (rec.tombstone) {
       if (ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
-      ki.tombstone(main, sub);
+      ki.tombstone(main, sub, value.length);
     } else {
       if (ki.lease !== rec.kv.lease && ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
       if (rec.kv.lease !== 0 && ki.lease !== rec.kv.lease) this.leases.attach(rec.kv.lease, ki.key);
-      ki.put(main, sub, rec.kv.createRevision, rec.kv.version, rec.kv.lease);
+      ki.put(main, sub, value.length, rec.kv.createRevision, rec.kv.version, rec.kv.lease);
     }
     this.storedBytes += REV_KEY_BYTES + value.length;
     if (main > this.currentRev) this.currentRev = main;
@@ -182,10 +200,20 @@ export class MvccStore implements WatchableHistory {
     return this.backend.get('kv', revKey(main, sub, this.scratchKey));
   }
 
-  /** Commits the backend with every buffered record in the same transaction. */
-  flush(): void {
+  /**
+   * Commits the backend with every buffered record in the same transaction, and deletes up to `maxDeletes`
+   * compacted versions (all of them when Infinity: before hashing or snapshotting the backend).
+   */
+  flush(maxDeletes = this.deletesPerCommit): void {
     const mains = this.pendMain;
     const subs = this.pendSub;
+    const end = Math.min(this.doomed.length >> 1, this.doomedDone + maxDeletes);
+    for (let i = this.doomedDone; i < end; i++) this.backend.delete('kv', revKey(this.doomed[2 * i] as number, this.doomed[2 * i + 1] as number));
+    this.doomedDone = end;
+    if (this.doomedDone === this.doomed.length >> 1) {
+      this.doomed = [];
+      this.doomedDone = 0;
+    }
     // The backend copies each key as it writes it, so one key buffer serves the whole batch.
     const key = Buffer.alloc(REV_KEY_BYTES);
     this.backend.commit((put) => {
@@ -295,9 +323,10 @@ export class MvccStore implements WatchableHistory {
     const createRev = live ? ki.createRev : main;
     const version = live ? ki.version + 1 : 1;
     writeRecord(false, key, value, createRev, version, lease);
-    this.storedBytes += REV_KEY_BYTES + this.buffer(main, sub);
+    const size = this.buffer(main, sub);
+    this.storedBytes += REV_KEY_BYTES + size;
     const oldLease = ki.lease;
-    ki.put(main, sub, createRev, version, lease);
+    ki.put(main, sub, size, createRev, version, lease);
     if (oldLease !== lease) {
       if (oldLease !== 0) this.leases.detach(oldLease, keyStr);
       if (lease !== 0) this.leases.attach(lease, keyStr);
@@ -320,10 +349,11 @@ export class MvccStore implements WatchableHistory {
     const last = ki.entries - 1;
     const key = latin1ToBytes(ki.key);
     writeRecord(true, key, EMPTY, 0, 0, 0);
-    this.storedBytes += REV_KEY_BYTES + this.buffer(main, sub);
+    const size = this.buffer(main, sub);
+    this.storedBytes += REV_KEY_BYTES + size;
     const event = new StoreEvent(EventType.Delete, tombstoneKv(key, main), this, ki.main(last), ki.sub(last));
     if (ki.lease !== 0) this.leases.detach(ki.lease, ki.key);
-    ki.tombstone(main, sub);
+    ki.tombstone(main, sub, size);
     events.push(event);
     return event;
   }
@@ -364,38 +394,48 @@ export class MvccStore implements WatchableHistory {
   // ------------------------------------------------------------------ compaction
 
   /**
-   * Removes every version not visible at `atRev` or later, from the index and the backend (in the same batch
-   * as the compaction's applied index). The caller checked compactRev < atRev <= currentRev.
+   * Removes every version not visible at `atRev` or later from the index at once; the backend records follow
+   * over the next commits (COMPACTION_DELETES_PER_COMMIT at a time), and `reapplyCompaction` redoes what a crash
+   * interrupted. The caller checked compactRev < atRev <= currentRev.
    */
   compact(atRev: number): void {
-    assert(atRev > this.compactRev && atRev <= this.currentRev, `compact(${atRev}) outside (${this.compactRev}, ${this.currentRev}]`);
+    if (!(atRev > this.compactRev && atRev <= this.currentRev)) assert(false, `compact(${atRev}) outside (${this.compactRev}, ${this.currentRev}]`);
     this.compactRev = atRev;
+    this.compactIndex(atRev);
+    // Replays from the in-memory tail must never start at or below the compacted revision.
+    while (this.recent.length > 0 && (this.recent[0] as RevisionChanges).revision <= atRev) {
+      const dropped = this.recent.shift();
+      if (dropped !== undefined) this.recentEvents -= dropped.events.length;
+    }
+  }
+
+  /** After opening: versions the last compaction removed but whose deletion was not committed yet. */
+  reapplyCompaction(): void {
+    if (this.compactRev > 0) this.compactIndex(this.compactRev);
+  }
+
+  private compactIndex(atRev: number): void {
     const emptied: string[] = [];
-    const removed = (main: number, sub: number): void => {
+    const removed = (main: number, sub: number, size: number): void => {
+      this.storedBytes -= REV_KEY_BYTES + size;
       const p = this.pendingAt(main, sub);
       if (p >= 0) {
-        const len = this.pendLen[p] as number;
-        if (len < 0) assert(false, `compact: buffered record ${main}.${sub} removed twice`);
-        this.storedBytes -= REV_KEY_BYTES + len;
+        if ((this.pendLen[p] as number) < 0) assert(false, `compact: buffered record ${main}.${sub} removed twice`);
         this.pendLen[p] = -1;
-        return;
+      } else {
+        this.doomed.push(main, sub);
       }
-      const k = revKey(main, sub);
-      const bytes = this.backend.get('kv', k);
-      if (!(bytes !== undefined)) assert(false, `compact: record ${main}.${sub} missing`);
-      this.storedBytes -= REV_KEY_BYTES + bytes.length;
-      this.backend.delete('kv', k);
     };
     this.index.forEach((ki) => {
       if (ki.main(0) > atRev) return;
       if (ki.compact(atRev, removed)) emptied.push(ki.key);
     });
     for (const key of emptied) this.index.remove(key);
-    // Replays from the in-memory tail must never start at or below the compacted revision.
-    while (this.recent.length > 0 && (this.recent[0] as RevisionChanges).revision <= atRev) {
-      const dropped = this.recent.shift();
-      if (dropped !== undefined) this.recentEvents -= dropped.events.length;
-    }
+  }
+
+  /** Compacted versions still in the backend, awaiting deletion. */
+  compactionBacklog(): number {
+    return (this.doomed.length >> 1) - this.doomedDone;
   }
 
   // ------------------------------------------------------------------ history for watchers

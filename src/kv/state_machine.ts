@@ -41,6 +41,8 @@ export interface KvStateMachineOptions {
   readonly clock?: () => number;
   /** Largest Range response served locally (default MAX_RESPONSE_BYTES). */
   readonly maxResponseBytes?: number;
+  /** Compacted versions deleted from the backend per commit (default COMPACTION_DELETES_PER_COMMIT). */
+  readonly compactionDeletesPerCommit?: number;
 }
 
 export interface KvStatus {
@@ -134,7 +136,7 @@ export class KvStateMachine implements WatchableHistory {
     assert(this.quotaBytes > 0 && this.batchOps > 0, 'quotaBytes and batchOps must be positive');
     const clock = options.clock ?? ((): number => performance.now());
     this.lessor = new Lessor(clock, options.minLeaseTtlSeconds ?? MIN_LEASE_TTL_SECONDS_DEFAULT);
-    this.mvcc = new MvccStore(this.backend, this.lessor);
+    this.mvcc = new MvccStore(this.backend, this.lessor, options.compactionDeletesPerCommit);
   }
 
   /** Opens the state machine on a backend: empty, or as last committed (then replay entries after appliedIndex()). */
@@ -170,6 +172,7 @@ export class KvStateMachine implements WatchableHistory {
     this.applied = Number(this.readMeta(META_APPLIED) ?? '0');
     const alarms = this.readMeta(META_ALARMS);
     this.alarmList = alarms === undefined ? [] : (JSON.parse(alarms) as AlarmMember[]);
+    this.mvcc.beginRestore(Number(this.readMeta(META_COMPACT) ?? '0'));
     const view = this.backend.readView();
     try {
       for (const { value } of view.entries('lease')) {
@@ -184,6 +187,7 @@ export class KvStateMachine implements WatchableHistory {
       Math.max(Number(this.readMeta(META_CURRENT) ?? '1'), this.mvcc.currentRevision()),
       Number(this.readMeta(META_COMPACT) ?? '0'),
     );
+    this.mvcc.reapplyCompaction();
   }
 
   private persistLease(id: number): void {
@@ -226,7 +230,7 @@ export class KvStateMachine implements WatchableHistory {
     } else {
       result = this.applyData(index, data);
     }
-    if (this.mvcc.pendingWrites() + this.backend.bufferedWrites() >= this.batchOps) this.commit();
+    if (this.mvcc.pendingWrites() + this.backend.bufferedWrites() >= this.batchOps || this.mvcc.compactionBacklog() > 0) this.commit();
     return result;
   }
 
@@ -345,17 +349,20 @@ export class KvStateMachine implements WatchableHistory {
 
   // ------------------------------------------------------------------ persistence
 
-  /** Makes everything applied so far durable, with its applied index, in one backend transaction. */
-  commit(): void {
+  /**
+   * Makes everything applied so far durable, with its applied index, in one backend transaction (also deleting
+   * a bounded share of compacted versions; `complete` deletes them all, as hashing and snapshots need).
+   */
+  commit(complete = false): void {
     this.writeMeta(META_APPLIED, String(this.applied));
     this.writeMeta(META_CURRENT, String(this.mvcc.currentRevision()));
     this.writeMeta(META_COMPACT, String(this.mvcc.compactRevision()));
-    this.mvcc.flush();
+    this.mvcc.flush(complete ? Infinity : undefined);
   }
 
   /** Captures the whole state now (cheap); stream it with `chunks()` while applies go on, then `release()`. */
   snapshot(): KvSnapshot {
-    this.commit();
+    this.commit(true);
     return new KvSnapshot(this.backend.readView(), this.applied, this.mvcc.currentRevision());
   }
 
@@ -398,7 +405,7 @@ export class KvStateMachine implements WatchableHistory {
     if (rev > current) throw new FutureRevError();
     if (rev > 0 && rev < compact) throw new CompactedError();
     const at = rev <= 0 ? current : rev;
-    this.commit();
+    this.commit(true);
     const view = this.backend.readView();
     try {
       return { hash: hashKvView(view, at), compactRevision: compact, hashRevision: revision(at), revision: current };
@@ -409,7 +416,7 @@ export class KvStateMachine implements WatchableHistory {
 
   /** etcd's Hash: a hash of the whole committed backend (kv, leases, meta). */
   hash(): { hash: number; revision: Revision } {
-    this.commit();
+    this.commit(true);
     const view = this.backend.readView();
     try {
       return { hash: hashBackend(view), revision: this.mvcc.currentRevision() };
