@@ -207,21 +207,23 @@ export class MvccStore implements WatchableHistory {
   flush(maxDeletes = this.deletesPerCommit): void {
     const mains = this.pendMain;
     const subs = this.pendSub;
-    const end = Math.min(this.doomed.length >> 1, this.doomedDone + maxDeletes);
-    for (let i = this.doomedDone; i < end; i++) this.backend.delete('kv', revKey(this.doomed[2 * i] as number, this.doomed[2 * i + 1] as number));
-    this.doomedDone = end;
-    if (this.doomedDone === this.doomed.length >> 1) {
-      this.doomed = [];
-      this.doomedDone = 0;
-    }
+    const doomed = this.doomed;
+    const first = this.doomedDone;
+    const end = Math.min(doomed.length >> 1, first + maxDeletes);
     // The backend copies each key as it writes it, so one key buffer serves the whole batch.
     const key = Buffer.alloc(REV_KEY_BYTES);
-    this.backend.commit((put) => {
+    this.backend.commit((put, remove) => {
+      for (let i = first; i < end; i++) remove('kv', revKey(doomed[2 * i] as number, doomed[2 * i + 1] as number, key));
       for (let i = 0; i < mains.length; i++) {
         const v = this.pendingRecord(i);
         if (v !== undefined) put('kv', revKey(mains[i] as number, subs[i] as number, key), v);
       }
     });
+    this.doomedDone = end;
+    if (this.doomedDone === doomed.length >> 1) {
+      this.doomed = [];
+      this.doomedDone = 0;
+    }
     this.pendMain = [];
     this.pendSub = [];
     this.pendSlab = [];
@@ -426,11 +428,24 @@ export class MvccStore implements WatchableHistory {
         this.doomed.push(main, sub);
       }
     };
+    const from = this.doomed.length;
     this.index.forEach((ki) => {
       if (ki.main(0) > atRev) return;
       if (ki.compact(atRev, removed)) emptied.push(ki.key);
     });
     for (const key of emptied) this.index.remove(key);
+    this.sortDoomed(from);
+  }
+
+  /** Sorts the doomed versions added since `from` into revision order: LMDB deletes them far faster in order. */
+  private sortDoomed(from: number): void {
+    const d = this.doomed;
+    const n = (d.length - from) >> 1;
+    if (n < 2) return;
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => (d[from + 2 * a] as number) - (d[from + 2 * b] as number) || (d[from + 2 * a + 1] as number) - (d[from + 2 * b + 1] as number));
+    const sorted = order.flatMap((i) => [d[from + 2 * i] as number, d[from + 2 * i + 1] as number]);
+    for (let i = 0; i < sorted.length; i++) d[from + i] = sorted[i] as number;
   }
 
   /** Compacted versions still in the backend, awaiting deletion. */

@@ -31,9 +31,9 @@ export interface Backend {
   /**
    * Makes every buffered write durable in one atomic transaction; a crash keeps all of them or none. `extra`
    * runs inside that transaction and may add writes directly (the MVCC store's own buffered records), which
-   * saves buffering each of them twice; the engine copies each key and value before `put` returns.
+   * saves buffering each of them twice; the engine copies each key and value before `put` or `remove` returns.
    */
-  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void) => void): void;
+  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void, remove: (table: TableName, key: Uint8Array) => void) => void): void;
   /** A point-in-time view of the committed data (buffered writes are not in it). */
   readView(): BackendReadView;
   /** Removes everything, committed and buffered, durably (before a snapshot restore). */

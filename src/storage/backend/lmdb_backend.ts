@@ -69,12 +69,15 @@ export class LmdbBackend implements Backend {
     return this.buffer.size();
   }
 
-  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void) => void): void {
+  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void, remove: (table: TableName, key: Uint8Array) => void) => void): void {
     this.checkOpen();
     if (this.buffer.size() === 0 && extra === undefined) return;
     this.root.transactionSync(() => {
       // lmdb-js copies any Uint8Array key and value; no Buffer wrapping needed.
-      extra?.((table, key, value) => this.db(table).putSync(key as Buffer, value as Buffer));
+      extra?.(
+        (table, key, value) => this.db(table).putSync(key as Buffer, value as Buffer),
+        (table, key) => this.db(table).removeSync(key as Buffer),
+      );
       for (const [name, writes] of this.buffer.tables) {
         const db = this.db(name);
         for (const w of writes.values()) {

@@ -42,10 +42,13 @@ export class MemoryBackend implements Backend {
     return this.buffer.size();
   }
 
-  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void) => void): void {
+  commit(extra?: (put: (table: TableName, key: Uint8Array, value: Uint8Array) => void, remove: (table: TableName, key: Uint8Array) => void) => void): void {
     this.checkOpen();
     // Copies, as LMDB does: Buffer#slice would alias the caller's reused key buffer.
-    extra?.((table, key, value) => this.buffer.set(table, new Uint8Array(key), new Uint8Array(value)));
+    extra?.(
+      (table, key, value) => this.buffer.set(table, new Uint8Array(key), new Uint8Array(value)),
+      (table, key) => this.buffer.set(table, new Uint8Array(key), null),
+    );
     for (const [name, writes] of this.buffer.tables) {
       const t = this.table(name);
       for (const [k, w] of writes) {
