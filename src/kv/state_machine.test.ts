@@ -107,9 +107,11 @@ test('a crash while compacted versions are still being deleted recovers the same
 });
 
 test('a snapshot streams while applies go on and restores on another member (LMDB)', async () => {
-  await withTmpDir(async (dir) => {
+  await withTmpDir(async (dir) => withTmpDir(async (leaderDir) => {
     const log = workload(3, 800).map((c, i) => encodeCommand(c, i + 1));
-    const leader = KvStateMachine.open({ backend: new MemoryBackend() });
+    // The leader commits every few writes, so LMDB write transactions land while the snapshot streams.
+    const leaderBackend = new LmdbBackend({ path: leaderDir });
+    const leader = KvStateMachine.open({ backend: leaderBackend, batchOps: 5 });
     const follower = KvStateMachine.open({ backend: new MemoryBackend() });
     for (let i = 0; i < 500; i++) {
       leader.apply(i + 1, log[i] as Uint8Array);
@@ -135,7 +137,8 @@ test('a snapshot streams while applies go on and restores on another member (LMD
     for (; next < log.length; next++) leader.apply(next + 1, log[next] as Uint8Array);
     assert.deepEqual(fingerprint(restored), fingerprint(leader));
     await backend.closeAndWait();
-  });
+    await leaderBackend.closeAndWait();
+  }));
 });
 
 test('a corrupt, reordered or truncated snapshot is refused', () => {

@@ -22,6 +22,7 @@ export class LmdbBackend implements Backend {
   private openViews = 0;
   private readonly readSlab = new ReadSlab();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(options: LmdbBackendOptions) {
     this.root = open<Buffer, Buffer>({
@@ -125,18 +126,17 @@ export class LmdbBackend implements Backend {
   }
 
   close(): void {
-    if (this.closed) return;
+    if (this.closing !== null) return;
     this.buffer.reset();
     this.closed = true;
     // Closing is asynchronous in lmdb-js; nothing is written by it (buffered writes were dropped above).
-    void this.root.close();
+    this.closing = this.root.close();
   }
 
-  /** Resolves when the environment is closed, so a test can reopen the same directory. */
+  /** Closes and resolves once the environment is closed, so the same directory can be opened again. */
   async closeAndWait(): Promise<void> {
-    this.buffer.reset();
-    this.closed = true;
-    await this.root.close();
+    this.close();
+    await this.closing;
   }
 
   private checkOpen(): void {
