@@ -10,10 +10,15 @@ export class KeyIndex {
   /** The key as a one-byte string (byte order = string order). */
   readonly key: string;
   /**
-   * Triples [main, sub, bytes]; a tombstone stores its sub as -(sub + 1). Mains strictly increase. The size lets
-   * compaction account freed bytes (deterministically, for the quota) without reading the records.
+   * With two or more entries: triples [main, sub, bytes], oldest first; a tombstone stores its sub as
+   * -(sub + 1); mains strictly increase. The size lets compaction account freed bytes (deterministically, for
+   * the quota) without reading the records. With one entry (most keys, once compacted) it lives in m0/s0/z0
+   * and revs is null, saving an array per key; m0 0 means no entry.
    */
-  revs: number[] = [];
+  private revs: number[] | null = null;
+  private m0 = 0;
+  private s0 = 0;
+  private z0 = 0;
   /** Create revision, version and lease of the live generation; all 0 while the key is deleted. */
   createRev = 0;
   version = 0;
@@ -24,43 +29,53 @@ export class KeyIndex {
   }
 
   get entries(): number {
-    return this.revs.length / STRIDE;
+    return this.revs !== null ? this.revs.length / STRIDE : this.m0 === 0 ? 0 : 1;
   }
 
   main(i: number): number {
-    return this.revs[STRIDE * i] as number;
+    return this.revs !== null ? (this.revs[STRIDE * i] as number) : this.m0;
+  }
+
+  private rawSub(i: number): number {
+    return this.revs !== null ? (this.revs[STRIDE * i + 1] as number) : this.s0;
   }
 
   sub(i: number): number {
-    const s = this.revs[STRIDE * i + 1] as number;
+    const s = this.rawSub(i);
     return s < 0 ? -s - 1 : s;
   }
 
   size(i: number): number {
-    return this.revs[STRIDE * i + 2] as number;
+    return this.revs !== null ? (this.revs[STRIDE * i + 2] as number) : this.z0;
   }
 
   isTombstone(i: number): boolean {
-    return (this.revs[STRIDE * i + 1] as number) < 0;
+    return this.rawSub(i) < 0;
   }
 
   /** The key exists now (its latest entry is a put). */
   isLive(): boolean {
-    const n = this.revs.length;
-    return n > 0 && (this.revs[n - 2] as number) >= 0;
+    const n = this.entries;
+    return n > 0 && this.rawSub(n - 1) >= 0;
   }
 
   lastMain(): number {
-    return this.revs.length === 0 ? 0 : (this.revs[this.revs.length - STRIDE] as number);
+    const n = this.entries;
+    return n === 0 ? 0 : this.main(n - 1);
   }
 
   private append(main: number, sub: number, size: number): void {
     const r = this.revs;
-    // Short histories get exact-size array literals: push would reserve ~16 spare slots per key.
-    switch (r.length) {
-      case 0: this.revs = [main, sub, size]; break;
-      case 3: this.revs = [r[0] as number, r[1] as number, r[2] as number, main, sub, size]; break;
-      default: r.push(main, sub, size);
+    if (r !== null) {
+      r.push(main, sub, size);
+    } else if (this.m0 === 0) {
+      this.m0 = main;
+      this.s0 = sub;
+      this.z0 = size;
+    } else {
+      // An exact-size literal: push would reserve ~16 spare slots per key.
+      this.revs = [this.m0, this.s0, this.z0, main, sub, size];
+      this.m0 = 0;
     }
   }
 
@@ -84,7 +99,8 @@ export class KeyIndex {
   /** Index of the latest entry with main <= atRev, or -1. */
   findAt(atRev: number): number {
     const revs = this.revs;
-    let i = this.entries - 1;
+    if (revs === null) return this.m0 !== 0 && this.m0 <= atRev ? 0 : -1;
+    let i = revs.length / STRIDE - 1;
     if (i < 16) {
       while (i >= 0 && (revs[STRIDE * i] as number) > atRev) i--;
       return i;
@@ -116,10 +132,23 @@ export class KeyIndex {
    */
   compact(atRev: number, removed: (main: number, sub: number, size: number) => void): boolean {
     const at = this.findAt(atRev);
-    if (at < 0) return this.revs.length === 0;
+    if (at < 0) return this.entries === 0;
     const keepFrom = this.isTombstone(at) ? at + 1 : at;
+    if (keepFrom === 0) return false;
     for (let i = 0; i < keepFrom; i++) removed(this.main(i), this.sub(i), this.size(i));
-    if (keepFrom > 0) this.revs = this.revs.slice(STRIDE * keepFrom);
-    return this.revs.length === 0;
+    const left = this.entries - keepFrom;
+    const r = this.revs;
+    if (left === 0) {
+      this.revs = null;
+      this.m0 = 0;
+    } else if (left === 1 && r !== null) {
+      this.m0 = r[r.length - 3] as number;
+      this.s0 = r[r.length - 2] as number;
+      this.z0 = r[r.length - 1] as number;
+      this.revs = null;
+    } else if (r !== null) {
+      this.revs = r.slice(STRIDE * keepFrom);
+    }
+    return left === 0;
   }
 }
