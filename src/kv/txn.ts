@@ -1,9 +1,7 @@
 // Executes Range, Put, DeleteRange and Txn against the MVCC store with etcd's semantics (server/etcdserver/txn),
 // and validates requests as etcd's gRPC layer does (api/v3rpc/key.go) before they are proposed or applied.
 
-import { type LeaseId, revision } from '../util/branded.js';
-
-const EMPTY_BYTES = new Uint8Array(0);
+import { revision } from '../util/branded.js';
 import {
   CompactedError, DuplicateKeyError, EmptyKeyError, FutureRevError, KeyNotFoundError, type KvError, LeaseNotFoundError,
   LeaseProvidedError, TooManyOpsError, ValueProvidedError,
@@ -44,9 +42,11 @@ export function checkTxnRequest(r: TxnRequest, maxTxnOps = MAX_TXN_OPS, depth = 
   const opc = Math.max(r.compare.length, r.success.length, r.failure.length);
   if (opc > maxTxnOps || depth > MAX_TXN_DEPTH) return new TooManyOpsError();
   for (const c of r.compare) if (c.key.length === 0) return new EmptyKeyError();
-  for (const op of [...r.success, ...r.failure]) {
-    const err = checkRequestOp(op, maxTxnOps - opc, depth);
-    if (err !== null) return err;
+  for (const ops of [r.success, r.failure]) {
+    for (const op of ops) {
+      const err = checkRequestOp(op, maxTxnOps - opc, depth);
+      if (err !== null) return err;
+    }
   }
   if (depth === 1) {
     try {
@@ -225,19 +225,7 @@ export function checkPut(store: MvccStore, leases: LeaseLookup, p: PutRequest): 
 
 // ------------------------------------------------------------------ txn
 
-function compareOne(c: Compare, kv: KeyValue | null): boolean {
-  let result: number;
-  if (c.target === CompareTarget.Value) {
-    if (kv === null) return false; // a missing key has no value to compare (etcd)
-    result = compareBytes(kv.value, c.targetValue);
-  } else {
-    const actual = kv === null ? 0
-      : c.target === CompareTarget.Version ? kv.version
-        : c.target === CompareTarget.Create ? kv.createRevision
-          : c.target === CompareTarget.Mod ? kv.modRevision
-            : kv.lease;
-    result = Math.sign(actual - c.targetNumber);
-  }
+function compareResult(c: Compare, result: number): boolean {
   switch (c.result) {
     case CompareResult.Equal: return result === 0;
     case CompareResult.NotEqual: return result !== 0;
@@ -246,22 +234,37 @@ function compareOne(c: Compare, kv: KeyValue | null): boolean {
   }
 }
 
+/** A compare against a missing key: a zero KeyValue, except that a value compare always fails (etcd). */
+function compareMissing(c: Compare): boolean {
+  return c.target === CompareTarget.Value ? false : compareResult(c, Math.sign(0 - c.targetNumber));
+}
+
+/** A compare against a live key; only a value compare reads the stored version, the index knows the rest. */
+function compareLive(store: MvccStore, c: Compare, ki: KeyIndex): boolean {
+  if (c.target === CompareTarget.Value) return compareResult(c, compareBytes(store.liveValue(ki).value, c.targetValue));
+  const actual = c.target === CompareTarget.Version ? ki.version
+    : c.target === CompareTarget.Create ? ki.createRev
+      : c.target === CompareTarget.Mod ? ki.lastMain()
+        : ki.lease;
+  return compareResult(c, Math.sign(actual - c.targetNumber));
+}
+
 /** Every key in the compare's range must satisfy it; an empty range compares a zero KeyValue (etcd). */
 function applyCompare(store: MvccStore, c: Compare): boolean {
+  const r = keyRange(c.key, c.rangeEnd);
+  if (r.single) {
+    const ki = store.index.get(r.start);
+    return ki !== undefined && ki.isLive() ? compareLive(store, c, ki) : compareMissing(c);
+  }
   let any = false;
   let ok = true;
-  store.visit(keyRange(c.key, c.rangeEnd), (ki) => {
+  store.visit(r, (ki) => {
     if (!ki.isLive()) return true;
     any = true;
-    // Only a value compare needs the stored version; the index knows the rest of the live state.
-    const kv: KeyValue = c.target === CompareTarget.Value ? store.liveValue(ki) : {
-      key: EMPTY_BYTES, value: EMPTY_BYTES, createRevision: revision(ki.createRev), modRevision: revision(ki.lastMain()),
-      version: ki.version, lease: ki.lease as LeaseId,
-    };
-    ok = compareOne(c, kv);
+    ok = compareLive(store, c, ki);
     return ok;
   });
-  return any ? ok : compareOne(c, null);
+  return any ? ok : compareMissing(c);
 }
 
 /** etcd's compareToPath: every compare of the chosen branches, all evaluated before anything executes. */
@@ -311,7 +314,8 @@ function executeOps(store: MvccStore, t: TxnRequest, path: boolean[], at: { i: n
 
 /** Whether any branch, at any depth, puts (what the NOSPACE alarm refuses). */
 export function txnHasPuts(t: TxnRequest): boolean {
-  return [...t.success, ...t.failure].some((op) => op.type === 'put' || (op.type === 'txn' && txnHasPuts(op.txn)));
+  const puts = (op: RequestOp): boolean => op.type === 'put' || (op.type === 'txn' && txnHasPuts(op.txn));
+  return t.success.some(puts) || t.failure.some(puts);
 }
 
 /**
