@@ -2,7 +2,7 @@
 // the kv table is in revision order, like etcd's), the value a small record with the rest of mvccpb.KeyValue.
 
 import { assert } from '../util/assert.js';
-import { type LeaseId, type Revision, leaseId, revision } from '../util/branded.js';
+import { type LeaseId, leaseId, revision } from '../util/branded.js';
 import { MAX_SUB_REVISION } from './limits.js';
 import type { KeyValue } from './types.js';
 
@@ -142,4 +142,3 @@ export function tombstoneKv(key: Uint8Array, modRevision: number): KeyValue {
 
 export const EMPTY = new Uint8Array(0);
 export const NO_LEASE = 0 as LeaseId;
-export type { Revision };

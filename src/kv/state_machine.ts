@@ -7,7 +7,7 @@ import { type LeaseId, type Revision, revision } from '../util/branded.js';
 import type { Backend } from '../storage/backend/backend.js';
 import { decodeCommand } from './command.js';
 import {
-  BadCommandError, CompactedError, FutureRevError, KvError, LeaseExistError, LeaseNotFoundError, LeaseTtlTooLargeError,
+  CompactedError, FutureRevError, KvError, LeaseExistError, LeaseNotFoundError, LeaseTtlTooLargeError,
   NoSpaceError, RequestTooLargeError,
 } from './errors.js';
 import { type LeaseTimeToLive, Lessor } from './lessor.js';
@@ -453,4 +453,3 @@ export class KvStateMachine implements WatchableHistory {
   }
 }
 
-export { BadCommandError };
