@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type LeaseId, leaseId } from '../util/branded.js';
 import { MemoryBackend } from '../storage/backend/memory_backend.js';
-import { LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKE_RETRY_MS } from './limits.js';
+import { LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKE_RETRY_MS, MAX_LEASE_CHECKPOINTS_PER_COMMAND, MAX_LEASE_REVOKES_PER_CALL } from './limits.js';
+import { decodeCommand, encodeCommand } from './command.js';
 import { Lessor } from './lessor.js';
 import { putRequest, rangeRequest } from './rpc.js';
 import { KvStateMachine } from './state_machine.js';
@@ -136,4 +137,17 @@ test('revoke deletes every attached key at one revision; leases and attachments 
   assert.deepEqual(events.map((e) => [e.type, str(e.kv.key)]), [[1, 'a'], [1, 'c']]);
   assert.deepEqual(h.sm.range(rangeRequest({ key: FROM_KEY, rangeEnd: FROM_KEY })).kvs.map((kv) => str(kv.key)), ['b', 'z']);
   assert.deepEqual(h.sm.leases(), [2]);
+});
+
+test('revokes per call and checkpoints per command are bounded by their limits', () => {
+  const clock = new Clock();
+  const l = new Lessor(clock.read, 1);
+  const n = Math.max(MAX_LEASE_REVOKES_PER_CALL, MAX_LEASE_CHECKPOINTS_PER_COMMAND) + 5;
+  for (let i = 1; i <= n; i++) l.grant(leaseId(i), 10);
+  l.promote(0);
+  for (let i = 1; i <= n; i++) l.renew(leaseId(i), clock.now);
+  assert.equal(l.checkpointsDue(clock.now).length, MAX_LEASE_CHECKPOINTS_PER_COMMAND);
+  assert.equal(l.expiredLeases(clock.now + 60_000).length, MAX_LEASE_REVOKES_PER_CALL);
+  const tooMany = Array.from({ length: MAX_LEASE_CHECKPOINTS_PER_COMMAND + 1 }, (_, i) => ({ id: leaseId(i + 1), remainingTtlMs: 1 }));
+  assert.throws(() => decodeCommand(encodeCommand({ type: 'leaseCheckpoint', checkpoints: tooMany })), /checkpoint count/);
 });

@@ -455,6 +455,11 @@ export class MvccStore implements WatchableHistory {
 
   // ------------------------------------------------------------------ history for watchers
 
+  /**
+   * WatchableHistory.changes. Served from the in-memory tail when it reaches back to fromRev, else from the
+   * index (cost: one visit per key in the range). A revision is never split: when the first revision alone has
+   * more than maxEvents events it is returned whole, so a caller always makes progress.
+   */
   changes(fromRev: Revision, toRev: Revision, key: Uint8Array, rangeEnd: Uint8Array, maxEvents: number): RevisionChanges[] {
     assert(fromRev > this.compactRev, `changes from ${fromRev}: revisions up to ${this.compactRev} are compacted`);
     assert(maxEvents > 0, 'changes: maxEvents must be positive');

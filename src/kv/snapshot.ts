@@ -6,6 +6,7 @@
 // The last chunk ends with an end frame: u8 0xff | uvarint number of records in the whole stream.
 
 import { crc32c } from '@node-rs/crc32';
+import { assert } from '../util/assert.js';
 import type { Revision } from '../util/branded.js';
 import { type Backend, type BackendReadView, TABLES } from '../storage/backend/backend.js';
 import { BadSnapshotError } from './errors.js';
@@ -94,7 +95,7 @@ export class KvSnapshot {
     let records = 0;
     for (let t = 0; t < TABLES.length; t++) {
       for (const { key, value } of this.view.entries(TABLES[t] as (typeof TABLES)[number])) {
-        if (this.released) throw new Error('KvSnapshot streamed after release');
+        assert(!this.released, 'KvSnapshot streamed after release');
         const f = frame(t, key, value);
         if (chunk.size() > HEADER_BYTES && chunk.size() + f.length > maxChunkBytes) {
           yield chunk.finish();
