@@ -64,7 +64,9 @@ test('LMDB: a crash after apply but before commit replays to an identical state'
     let sm = KvStateMachine.open({ backend, batchOps: 1_000_000 });
     for (let i = 0; i < 400; i++) sm.apply(i + 1, log[i] as Uint8Array);
     sm.commit();
+    assert.equal(sm.durableIndex(), 400);
     for (let i = 400; i < 550; i++) sm.apply(i + 1, log[i] as Uint8Array); // applied, never committed
+    assert.deepEqual([sm.appliedIndex(), sm.durableIndex()], [550, 400]);
     await backend.closeAndWait(); // the crash: buffered writes are lost
 
     backend = new LmdbBackend({ path: dir });

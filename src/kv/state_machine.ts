@@ -125,6 +125,7 @@ export class KvStateMachine implements WatchableHistory {
   private readonly batchOps: number;
   private readonly maxResponseBytes: number;
   private applied = 0;
+  private durable = 0;
   private alarmList: AlarmMember[] = [];
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
 
@@ -170,6 +171,7 @@ export class KvStateMachine implements WatchableHistory {
     }
     assert(format === FORMAT_VERSION, `kv backend format ${format} is not ${FORMAT_VERSION}`);
     this.applied = Number(this.readMeta(META_APPLIED) ?? '0');
+    this.durable = this.applied;
     const alarms = this.readMeta(META_ALARMS);
     this.alarmList = alarms === undefined ? [] : (JSON.parse(alarms) as AlarmMember[]);
     this.mvcc.beginRestore(Number(this.readMeta(META_COMPACT) ?? '0'));
@@ -202,9 +204,17 @@ export class KvStateMachine implements WatchableHistory {
 
   // ------------------------------------------------------------------ apply
 
-  /** The last applied log index: after a restart, replay the log from the entry after it. */
+  /** The last applied log index (after a restart: the last one committed to the backend). */
   appliedIndex(): number {
     return this.applied;
+  }
+
+  /**
+   * The applied index last committed to the backend with its data: a restart replays the log from the entry
+   * after it, so the Raft log must keep every entry above it (compact the log only up to here, or snapshot).
+   */
+  durableIndex(): number {
+    return this.durable;
   }
 
   /**
@@ -358,6 +368,7 @@ export class KvStateMachine implements WatchableHistory {
     this.writeMeta(META_CURRENT, String(this.mvcc.currentRevision()));
     this.writeMeta(META_COMPACT, String(this.mvcc.compactRevision()));
     this.mvcc.flush(complete ? Infinity : undefined);
+    this.durable = this.applied;
   }
 
   /** Captures the whole state now (cheap); stream it with `chunks()` while applies go on, then `release()`. */
