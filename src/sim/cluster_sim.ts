@@ -12,9 +12,10 @@ import { checkLinearizability, checkRevisionsRespectRealTime } from './checker/l
 import { kvModel, type KvInput, type KvOutput } from './checker/model.js';
 import { EventQueue } from './event_queue.js';
 import { FAULT_KINDS, startFault, type FaultKind, type FaultTarget, type Heal } from './faults.js';
-import { encodeCommand, type KvCommand, type KvOp, type KvResult } from './kv_model_store.js';
+import type { KvOp, KvResult } from './sim_member.js';
 import { SimNetwork } from './network.js';
-import { bootstrapPlan, SimMember, type Bootstrap, type MemberEnv, type RaftTiming } from './sim_member.js';
+import type { Bootstrap } from '../server/node/member.js';
+import { bootstrapPlan, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
 
 export interface SimOptions {
   readonly seed: number;
@@ -157,6 +158,7 @@ export class ClusterSim implements FaultTarget {
       preVote: this.prng.chance(0.6),
       checkQuorum: this.prng.chance(0.6),
       snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
+      requestTimeoutMs: 4 * this.electionTimeoutMs,
       compactionLagEntries: COMPACTION_LAG_ENTRIES,
     };
     this.keys = Array.from({ length: 8 + this.prng.int(8) }, (_, i) => `k${i}`);
@@ -237,7 +239,7 @@ export class ClusterSim implements FaultTarget {
   proposeConfChange(changes: ConfChangeSingle[]): boolean {
     const l = this.leader();
     if (l === undefined) return false;
-    return l.node().proposeConfChange({ transition: 'auto', changes, context: new Uint8Array(0) }).kind === 'accepted';
+    return l.proposeConfChange(changes);
   }
 
   // ---- invariants ----
@@ -338,9 +340,9 @@ export class ClusterSim implements FaultTarget {
     for (let c = 1; c <= n; c++) this.runClient(c);
   }
 
-  /** Each client's next request id: ids only grow, so the state machine can deduplicate by them. */
   private readonly requestSeq = new Map<number, number>();
 
+  /** Each client's requests are numbered, so values written are unique per client. */
   private nextRequest(client: number): number {
     const r = (this.requestSeq.get(client) ?? 0) + 1;
     this.requestSeq.set(client, r);
@@ -358,20 +360,20 @@ export class ClusterSim implements FaultTarget {
       r < 0.75 ? { kind: 'put', value: `c${client}-${request}` } :
       r < 0.93 ? { kind: 'cas', expected: p.chance(0.3) ? null : `c${p.range(1, 6)}-${p.int(Math.max(1, request))}`, value: `c${client}-${request}` } :
       { kind: 'delete' };
-    this.issue({ client, request, key, op }, op.kind === 'get' && p.chance(0.7), 0);
+    this.issue(client, key, op, op.kind === 'get' && p.chance(0.7), 0);
   }
 
-  private issue(cmd: KvCommand, viaReadIndex: boolean, attempt: number): void {
+  private issue(client: number, key: string, kvOp: KvOp, viaReadIndex: boolean, attempt: number): void {
     if (!this.clientsRunning) return;
     const live = this.members().filter((m) => m.up);
-    const next = (): void => this.queue.schedule(this.prng.float() * 10, () => this.runClient(cmd.client));
+    const next = (): void => this.queue.schedule(this.prng.float() * 10, () => this.runClient(client));
     if (live.length === 0) {
-      this.queue.schedule(TICK_MS * 5, () => this.issue(cmd, viaReadIndex, attempt + 1));
+      this.queue.schedule(TICK_MS * 5, () => this.issue(client, key, kvOp, viaReadIndex, attempt + 1));
       return;
     }
     const member = this.prng.pick(live);
     let settled = false;
-    const op: PendingOperation = this.recorder.call(cmd.client, cmd.key, cmd.op, this.queue.now);
+    const op: PendingOperation = this.recorder.call(client, key, kvOp, this.queue.now);
     const settle = (result: KvResult | null): void => {
       if (settled) return;
       settled = true;
@@ -379,25 +381,19 @@ export class ClusterSim implements FaultTarget {
       else this.recorder.ret(op, result, this.queue.now);
       next();
     };
-    const accepted = viaReadIndex
-      ? member.readLinearizable(cmd.key, settle)
-      : member.submit(cmd, encodeCommand(cmd), settle);
+    const accepted = viaReadIndex ? member.readLinearizable(key, settle) : member.submit(key, kvOp, settle);
     if (accepted === 'refused') {
-      // Refused up front, so it never took effect; an unknown outcome allows exactly that. Retry as a new
-      // request (a new id) after a pause, elsewhere.
+      // Refused up front, so it never took effect; an unknown outcome allows exactly that. Retry elsewhere
+      // after a pause, as a new operation.
       if (!settled) {
         settled = true;
         this.recorder.unknown(op);
       }
-      const retry = { ...cmd, request: this.nextRequest(cmd.client) };
-      this.queue.schedule(TICK_MS * Math.min(10, 1 + attempt), () => this.issue(retry, viaReadIndex, attempt + 1));
+      this.queue.schedule(TICK_MS * Math.min(10, 1 + attempt), () => this.issue(client, key, kvOp, viaReadIndex, attempt + 1));
       return;
     }
-    this.queue.schedule(this.electionTimeoutMs * 3, () => {
-      if (settled) return;
-      member.abandon(cmd);
-      settle(null);
-    });
+    // The client gives up waiting (its outcome stays unknown); the member times the request out on its own.
+    this.queue.schedule(this.electionTimeoutMs * 3, () => settle(null));
   }
 
   // ---- the run ----
@@ -474,7 +470,7 @@ export class ClusterSim implements FaultTarget {
       const l = this.leader();
       if (l !== undefined) {
         const commit = l.node().raft.log.committed;
-        const hashes = new Set(live.map((m) => m.store.hash()));
+        const hashes = new Set(live.map((m) => m.stateHash()));
         const caughtUp = live.every((m) => m.up && m.node().raft.log.applied === commit);
         if (caughtUp && hashes.size === 1) {
           this.say(`converged: ${live.length} members applied index ${commit}, state ${[...hashes][0] ?? ''}`);
@@ -482,7 +478,7 @@ export class ClusterSim implements FaultTarget {
         }
       }
       if (this.queue.now >= deadline) {
-        const state = live.map((m) => (m.up ? `${m.id}:applied=${m.node().raft.log.applied}/${m.store.hash()}` : `${m.id}:down`)).join(' ');
+        const state = live.map((m) => (m.up ? `${m.id}:applied=${m.node().raft.log.applied}/${m.stateHash()}` : `${m.id}:down`)).join(' ');
         this.violation(`liveness: members did not converge after healing (${state})`);
         return;
       }

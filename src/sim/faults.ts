@@ -232,7 +232,7 @@ export function startFault(kind: FaultKind, t: FaultTarget): Heal {
     case 'transfer-leader': {
       const l = t.leader();
       const others = t.voters().filter((id) => id !== l?.id);
-      if (l !== undefined && others.length > 0) l.node().transferLeader(nodeId(p.pick(others)));
+      if (l !== undefined && others.length > 0) l.transferLeader(nodeId(p.pick(others)));
       return nothing;
     }
   }

@@ -60,10 +60,11 @@ export class SimNetwork {
   /**
    * Sends a message; `deliver` runs at the receiver after the link delay unless the link is cut (at send
    * or at arrival) or the message is lost. `onLost` (if given) runs at the sender when the message is lost.
+   * A message that is not `duplicable` is never delivered twice.
    */
-  send(from: NodeId, to: NodeId, deliver: () => void, onLost?: () => void): void {
+  send(from: NodeId, to: NodeId, deliver: () => void, onLost?: () => void, duplicable = true): void {
     this.sent++;
-    const copies = this.prng.chance(this.faults.duplicateRate) ? 2 : 1;
+    const copies = duplicable && this.prng.chance(this.faults.duplicateRate) ? 2 : 1;
     if (copies === 2) this.duplicated++;
     for (let i = 0; i < copies; i++) {
       if (this.isCut(from, to) || this.prng.chance(this.faults.dropRate)) {

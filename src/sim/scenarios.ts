@@ -2,11 +2,8 @@
 // from the seed. Random schedules rarely line up the several coincident events these need.
 
 import type { ClusterSim } from './cluster_sim.js';
-import { encodeCommand, type KvCommand } from './kv_model_store.js';
 import type { SimMember } from './sim_member.js';
 
-/** The client id of writes a scenario makes itself (on keys no checked client uses). */
-const SCENARIO_CLIENT = 1_000_000;
 const CATCH_UP_POLLS_MAX = 200;
 
 /**
@@ -24,7 +21,6 @@ const CATCH_UP_POLLS_MAX = 200;
  */
 export function figure8(sim: ClusterSim): void {
   const e = sim.electionTimeoutMs;
-  let request = 0;
   const cutAll = (m: SimMember): (() => void) => sim.network.cutLinks(
     sim.members().filter((o) => o.id !== m.id).flatMap((o) => [[m.id, o.id], [o.id, m.id]] as const),
   );
@@ -39,10 +35,7 @@ export function figure8(sim: ClusterSim): void {
       return;
     }
     const healA = cutAll(a);
-    for (let i = 0; i < 5; i++) {
-      const cmd: KvCommand = { client: SCENARIO_CLIENT, request: ++request, key: '__figure8', op: { kind: 'put', value: `tail-${i}` } };
-      a.submit(cmd, encodeCommand(cmd), () => undefined);
-    }
+    for (let i = 0; i < 5; i++) a.submit('__figure8', { kind: 'put', value: `tail-${i}` }, () => undefined);
     sim.onNextLeader((b) => {
       const healB = cutAll(b);
       sim.schedule(3 * e + sim.prng.float() * e, () => stepThree(a, b, healA, healB));
