@@ -68,6 +68,8 @@ export const PEER_SILENT_LIMIT_MS = 5000;
 export const PEER_RTT_SMOOTHING_GAIN = 0.125;
 /** Accepted connections that have not completed their handshake; more are closed at once. */
 export const PEER_INBOUND_HANDSHAKING_MAX = 64;
+/** Answers (pongs, acks) waiting to be written to a peer that does not read them; beyond this they are dropped. */
+export const PEER_REPLY_BACKLOG_BYTES_MAX = 64 * KiB;
 /** close() ends every socket gracefully, and destroys those still open after this long. */
 export const PEER_CLOSE_TIMEOUT_MS = 1000;
 /** The emulated one-way delay plus jitter may not exceed this (a misconfiguration, not a WAN). */
