@@ -20,11 +20,11 @@ test('chunks in order reassemble the snapshot and the message', () => {
   const a = new SnapshotAssembler(4096);
   assert.deepEqual(a.begin(1, DATA.byteLength, crc32c(DATA), HEADER), { kind: 'more' });
   assert.deepEqual(a.chunk(1, 0, DATA.subarray(0, 400)), { kind: 'more' });
-  assert.equal(a.bufferedBytes(), 400);
+  assert.equal(a.receivedBytes(), 400);
   const r = a.chunk(1, 400, DATA.subarray(400));
   assert.equal(r.kind, 'done');
   assert.deepEqual(r.kind === 'done' ? r.message : null, { ...HEADER, snapshot: { metadata: SNAP.metadata, data: DATA } });
-  assert.equal(a.bufferedBytes(), 0);
+  assert.equal(a.receivedBytes(), 0);
   // The next snapshot may begin now; an empty one completes at once.
   assert.equal(a.begin(2, 0, crc32c(new Uint8Array(0)), HEADER).kind, 'done');
 });
@@ -43,7 +43,7 @@ test('a snapshot over the limit is rejected at its first frame', () => {
   const r = a.begin(3, 1000, 0, HEADER);
   assert.deepEqual(r, { kind: 'rejected', id: 3, reason: 'snapshot of 1000 bytes exceeds the limit of 999' });
   assert.deepEqual(a.chunk(3, 0, DATA.subarray(0, 999)), { kind: 'more' }, 'its chunks are dropped without being held');
-  assert.equal(a.bufferedBytes(), 0);
+  assert.equal(a.receivedBytes(), 0);
 });
 
 test('gaps, overruns, unknown ids, empty chunks and overlapping begins are protocol errors', () => {

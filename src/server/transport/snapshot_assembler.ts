@@ -12,11 +12,16 @@ export type AssemblyResult =
 
 interface Assembly {
   readonly id: number;
-  readonly totalBytes: number;
   readonly checksum: number;
   readonly message: Message;
-  readonly chunks: Uint8Array[];
+  /**
+   * Allocated whole at the start, so each chunk is copied once: a peer that passed the handshake can make
+   * us hold at most bytesMax, the same as a completed snapshot of that size would.
+   */
+  readonly data: Uint8Array;
   received: number;
+  /** CRC32C of the data received so far, computed as chunks arrive. */
+  crc: number;
 }
 
 const MORE: AssemblyResult = { kind: 'more' };
@@ -28,8 +33,8 @@ export class SnapshotAssembler {
 
   constructor(private readonly bytesMax: number) {}
 
-  /** Bytes held for the snapshot being received. */
-  bufferedBytes(): number {
+  /** Bytes received so far of the snapshot being received. */
+  receivedBytes(): number {
     return this.current?.received ?? 0;
   }
 
@@ -41,7 +46,10 @@ export class SnapshotAssembler {
       this.rejectedId = id;
       return { kind: 'rejected', id, reason: `snapshot of ${totalBytes} bytes exceeds the limit of ${this.bytesMax}` };
     }
-    this.current = { id, totalBytes, checksum, message, chunks: [], received: 0 };
+    // Unzeroed memory is safe here: the snapshot is delivered only once every byte has been written.
+    const buf = Buffer.allocUnsafeSlow(totalBytes);
+    const data = new Uint8Array(buf.buffer, buf.byteOffset, totalBytes);
+    this.current = { id, checksum, message, data, received: 0, crc: 0 };
     return totalBytes === 0 ? this.finish(this.current) : MORE;
   }
 
@@ -54,13 +62,14 @@ export class SnapshotAssembler {
     if (offset !== a.received) {
       throw new PeerFrameError('ERR_PEER_FRAME_UNEXPECTED', `Cannot take a chunk of snapshot ${id} at offset ${offset}: expected offset ${a.received}`);
     }
-    if (data.byteLength === 0 || a.received + data.byteLength > a.totalBytes) {
+    if (data.byteLength === 0 || a.received + data.byteLength > a.data.byteLength) {
       throw new PeerFrameError('ERR_PEER_FRAME_UNEXPECTED',
-        `Cannot take ${data.byteLength} bytes of snapshot ${id} at offset ${offset}: it has ${a.totalBytes} bytes`);
+        `Cannot take ${data.byteLength} bytes of snapshot ${id} at offset ${offset}: it has ${a.data.byteLength} bytes`);
     }
-    a.chunks.push(data);
+    a.data.set(data, a.received);
     a.received += data.byteLength;
-    return a.received === a.totalBytes ? this.finish(a) : MORE;
+    a.crc = crc32c(data, a.crc);
+    return a.received === a.data.byteLength ? this.finish(a) : MORE;
   }
 
   /** Drops a partial snapshot (the connection closed). */
@@ -70,19 +79,12 @@ export class SnapshotAssembler {
 
   private finish(a: Assembly): AssemblyResult {
     this.current = null;
-    const data = new Uint8Array(a.totalBytes);
-    let o = 0;
-    for (const c of a.chunks) {
-      data.set(c, o);
-      o += c.byteLength;
-    }
-    const actual = crc32c(data);
-    if (actual !== a.checksum) {
+    if (a.crc !== a.checksum) {
       this.rejectedId = a.id;
-      return { kind: 'rejected', id: a.id, reason: `snapshot data CRC32C is 0x${actual.toString(16)}, the sender's is 0x${a.checksum.toString(16)}` };
+      return { kind: 'rejected', id: a.id, reason: `snapshot data CRC32C is 0x${a.crc.toString(16)}, the sender's is 0x${a.checksum.toString(16)}` };
     }
     const snapshot = a.message.snapshot;
     if (snapshot === null) return { kind: 'rejected', id: a.id, reason: 'the snapshot message carries no snapshot' };
-    return { kind: 'done', id: a.id, message: { ...a.message, snapshot: { metadata: snapshot.metadata, data } } };
+    return { kind: 'done', id: a.id, message: { ...a.message, snapshot: { metadata: snapshot.metadata, data: a.data } } };
   }
 }
