@@ -212,3 +212,21 @@ test('the round trip is measured right after connecting and then every ping inte
     await closeAll(nodes);
   }
 });
+
+test('close() is graceful: what was sent just before still arrives, then every socket is closed', async () => {
+  const cid = nextClusterId++;
+  const nodes = [await startNode(cid, 1), await startNode(cid, 2)];
+  const [a, b] = nodes as [Node, Node];
+  try {
+    connectAll(nodes);
+    await waitConnected(nodes);
+    a.t.send(Array.from({ length: 50 }, (_, i) => appMessage(a.id, b.id, i)));
+    await a.t.close();
+    await waitFor('all 50 delivered', () => b.received.length === 50);
+    assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: 50 }, (_, i) => i));
+    a.t.send([appMessage(a.id, b.id, 50)]); // after close: ignored
+    assert.equal(a.t.peerStatus(b.id), null);
+  } finally {
+    await closeAll(nodes);
+  }
+});

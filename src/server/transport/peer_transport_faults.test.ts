@@ -7,7 +7,13 @@ import { nodeId } from '../../util/branded.js';
 import { Prng } from '../../util/prng.js';
 import { MessageType } from '../../raft/types.js';
 import { encodeMessageFrame, encodeWelcome } from './frame_codec.js';
-import { PEER_FRAME_HEADER_BYTES, PEER_FRAME_PAYLOAD_BYTES_MAX, PEER_PROTOCOL_VERSION } from './limits.js';
+import {
+  PEER_FRAME_HEADER_BYTES,
+  PEER_FRAME_PAYLOAD_BYTES_MAX,
+  PEER_INBOUND_HANDSHAKING_MAX,
+  PEER_MESSAGE_CONTEXT_BYTES_MAX,
+  PEER_PROTOCOL_VERSION,
+} from './limits.js';
 import type { TransportEvent } from './diagnostics.js';
 import {
   appMessage,
@@ -145,6 +151,53 @@ test('a receiver that stops reading makes the sender drop and report unreachable
     assert.equal(a.t.peerStatus(nodeId(2))?.state, 'open', 'a slow peer is not disconnected for being slow');
   } finally {
     log.stop();
+    await a.t.close();
+    await raw.close();
+  }
+});
+
+test('limits: queued messages while connecting, oversized messages, and connections awaiting a handshake', async () => {
+  const cid = nextClusterId++;
+  const log = new EventLog(cid);
+  const a = await startNode(cid, 1, { tuning: { queueMessagesMax: 10 } });
+  const raw = await RawListener.start();
+  const strangers: RawPeer[] = [];
+  try {
+    a.t.addPeer(nodeId(2), '127.0.0.1', raw.port);
+    await raw.nextHello(); // never answered: the link stays 'connecting' and queues
+    a.t.send(Array.from({ length: 12 }, (_, i) => appMessage(a.id, nodeId(2), i)));
+    assert.equal(a.t.peerStatus(nodeId(2))?.queuedMessages, 10);
+    a.t.send([{ ...appMessage(a.id, nodeId(2), 99), context: new Uint8Array(PEER_MESSAGE_CONTEXT_BYTES_MAX + 1) }]);
+    await waitFor('unreachable', () => a.unreachable.includes(nodeId(2)));
+    assert.deepEqual(log.of('dropped', a.id).map((e) => e.reason), ['queue-full', 'queue-full', 'too-large']);
+
+    for (let i = 0; i < PEER_INBOUND_HANDSHAKING_MAX; i++) strangers.push(await RawPeer.connect(a.t.port));
+    const refused = waitForEvent('one connection too many', (e) => e.kind === 'refused' && e.member === a.id && e.peer === null);
+    const extra = await RawPeer.connect(a.t.port);
+    assert.match((await refused as Extract<TransportEvent, { kind: 'refused' }>).reason, /64 connections are already awaiting their handshake/);
+    await extra.waitClosed();
+    assert.ok(strangers.every((s) => !s.closed));
+  } finally {
+    log.stop();
+    await Promise.all(strangers.map((s) => s.destroy()));
+    await a.t.close();
+    await raw.close();
+  }
+});
+
+test('a peer that answers the handshake and then falls silent is disconnected and redialed', async () => {
+  const cid = nextClusterId++;
+  const a = await startNode(cid, 1, { tuning: { pingIntervalMs: 20, silentLimitMs: 100 } });
+  const raw = await RawListener.start();
+  try {
+    a.t.addPeer(nodeId(2), '127.0.0.1', raw.port);
+    const first = await raw.nextHello();
+    const silent = waitForEvent('silence detected', (e) => e.kind === 'disconnected' && e.member === a.id);
+    first.socket.write(encodeWelcome({ version: PEER_PROTOCOL_VERSION, clusterId: cid, member: nodeId(2) }));
+    assert.match((await silent as Extract<TransportEvent, { kind: 'disconnected' }>).reason, /nothing heard for \d+ ms/);
+    assert.ok(first.frames.some((f) => f.kind === 'ping'), 'pings were sent');
+    await raw.nextHello();
+  } finally {
     await a.t.close();
     await raw.close();
   }
