@@ -1,4 +1,9 @@
-// The peer transport's public surface, as the member's driver loop uses it.
+// The peer transport's public surface, as the member's driver loop uses it. Wiring, in short:
+//   const t = await PeerTransport.listen({ clusterId, memberId, host, port,
+//     onMessage: (m) => rawNode.step(m), onUnreachable: (id) => rawNode.reportUnreachable(id),
+//     onSnapshotStatus: (id, s) => rawNode.reportSnapshot(id, s) });
+//   t.addPeer(id, host, port) per member;  t.send(ready.messages);  after the fsync: t.send(ready.messagesAfterPersist).
+// raft's maxSizePerMsg must not exceed PEER_RAFT_MAX_SIZE_PER_MSG_MAX, or large appends are dropped as too large.
 
 export { PeerTransport, type PeerTransportOptions } from './peer_transport.js';
 export type { PeerStatus, LinkState, WanEmulation } from './peer_link.js';

@@ -273,7 +273,7 @@ export class PeerLink {
         s.delayed++;
         this.emit(bytes, 0, () => {
           s.delayed--;
-          if (this.state === 'open') this.writeFrames(frames);
+          this.writeBatch({ frames, bytes, messages: 0 }); // behind any blocked batch, like every other write
           this.pumpSnapshot();
         });
       } else {

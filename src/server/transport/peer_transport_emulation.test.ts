@@ -3,7 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeId, type NodeId } from '../../util/branded.js';
+import { logIndex, nodeId, term, type NodeId } from '../../util/branded.js';
+import { MessageType } from '../../raft/types.js';
 import type { WanEmulation } from './peer_link.js';
 import { appMessage, connectAll, EventLog, nextTurn, startNode, testSeed, waitConnected, waitFor, type Node } from './transport_test_support.js';
 
@@ -75,4 +76,27 @@ test('emulated loss drops about the configured share, in order, and replays exac
   assert.deepEqual(first, [...first].sort((x, y) => x - y), 'what arrives is in order');
   const again = await lossyRun(nextClusterId++, seed, 0.3);
   assert.deepEqual(again, first, `SEED=${seed}: the same seed loses the same messages`);
+});
+
+test('a snapshot under emulated delay streams chunk after chunk and arrives intact', async () => {
+  const cid = nextClusterId++;
+  const a = await startNode(cid, 1, { emulate: () => ({ delayMs: 3, jitterMs: 2, lossRate: 0 }), tuning: { snapshotChunkBytes: 64 * 1024 } });
+  const b = await startNode(cid, 2);
+  try {
+    connectAll([a, b]);
+    await waitConnected([a, b]);
+    const data = new Uint8Array(1024 * 1024 + 7).map((_, i) => i % 251);
+    const snap = { ...appMessage(a.id, b.id, 0), type: MessageType.Snap, entries: [], snapshot: {
+      metadata: { index: logIndex(5), term: term(1), confState: { voters: [a.id, b.id], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } },
+      data,
+    } };
+    const started = performance.now();
+    a.t.send([snap, appMessage(a.id, b.id, 1)]);
+    await waitFor('snapshot finished', () => a.snapshotStatuses.length === 1);
+    assert.deepEqual(a.snapshotStatuses, [[b.id, 'finish']]);
+    assert.ok(performance.now() - started >= 17 * 3 - 1, '17 chunks, each held back at least 3 ms');
+    assert.deepEqual(b.received.find((m) => m.type === MessageType.Snap), snap);
+  } finally {
+    await Promise.all([a.t.close(), b.t.close()]);
+  }
 });
