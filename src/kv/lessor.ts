@@ -157,9 +157,11 @@ export class Lessor {
   renew(id: LeaseId, nowMs: number): number {
     const lease = this.leases.get(id);
     if (lease === undefined) throw new LeaseNotFoundError();
+    // An expired lease is being revoked (its revoke may already be in the log): it cannot come back to life,
+    // or a keep-alive would be acknowledged for a lease about to vanish (etcd refuses the same way).
+    if (this.deadline(lease) <= nowMs || lease.revokeProposedMs >= 0) throw new LeaseNotFoundError();
     lease.expiryMs = Math.max(lease.expiryMs, nowMs + lease.ttlSeconds * 1000 - this.extendMs);
     lease.needsCheckpoint = true;
-    lease.revokeProposedMs = -1;
     return lease.ttlSeconds;
   }
 

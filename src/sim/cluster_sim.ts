@@ -14,6 +14,8 @@ import { EventQueue } from './event_queue.js';
 import { FAULT_KINDS, startFault, type FaultKind, type FaultTarget, type Heal } from './faults.js';
 import type { KvOp, KvResult } from './sim_member.js';
 import { SimNetwork } from './network.js';
+import { SimLeases } from './sim_leases.js';
+import { SimWatchers } from './sim_watchers.js';
 import type { Bootstrap } from '../server/node/member.js';
 import { bootstrapPlan, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
 
@@ -60,6 +62,14 @@ const SNAPSHOT_EVERY_ENTRIES = 64;
 const COMPACTION_LAG_ENTRIES = 16;
 const MEMBER_IDS_MAX = 12;
 const LOG_MATCHING_CHECK_EVERY_CHUNKS = 4;
+const WATCHERS_PER_RUN = 6;
+const LEASES_PER_RUN = 4;
+const LEASE_TTL_SECONDS_MIN = 2;
+/** A lease must end within its TTL plus this many election timeouts after its last keep-alive (or healing). */
+const LEASE_END_SLACK_TIMEOUTS = 12;
+const LEASE_END_POLLS_MAX = 100_000;
+/** Virtual time for watchers to catch up after convergence. */
+const WATCH_DRAIN_MS = 2000;
 /** Election timeouts after a member stops on a disk failure before its supervisor restarts it. */
 const SUPERVISOR_RESTART_TIMEOUTS = 2;
 /** After healing, a leader must exist within this many election timeouts. */
@@ -119,6 +129,8 @@ export class ClusterSim implements FaultTarget {
   private readonly recorder = new HistoryRecorder<KvInput, KvOutput>();
   private clientsRunning = false;
   private readonly keys: string[];
+  private readonly watchers: SimWatchers;
+  private readonly leases: SimLeases;
 
   constructor(private readonly options: SimOptions) {
     this.prng = new Prng(options.seed);
@@ -151,6 +163,10 @@ export class ClusterSim implements FaultTarget {
         },
         failed: (m, err) => this.violation(`member ${m.id} died: ${err instanceof Error ? err.message : String(err)}`),
         applied: (m, e) => this.checkApplied(m, e),
+        changes: (m, c) => {
+          this.watchers.record(m, c);
+          this.leases.observe(c);
+        },
         confChanged: (_m, cs, index) => this.retireRemoved(cs, index),
       },
       plantedBugs: options.plantedBugs ?? {},
@@ -162,6 +178,11 @@ export class ClusterSim implements FaultTarget {
       compactionLagEntries: COMPACTION_LAG_ENTRIES,
     };
     this.keys = Array.from({ length: 8 + this.prng.int(8) }, (_, i) => `k${i}`);
+    this.watchers = new SimWatchers(this.queue, this.prng.fork(), this.keys);
+    this.leases = new SimLeases(
+      { queue: this.queue, prng: this.prng.fork(), live: () => this.members().filter((m) => m.up), leader: () => this.leader() },
+      Math.max(LEASE_TTL_SECONDS_MIN, Math.ceil((3 * this.electionTimeoutMs) / 1000)),
+    );
     const voters = options.voters ?? (this.prng.chance(0.6) ? 5 : 3);
     const learners = options.learners ?? this.prng.int(3);
     const ids = Array.from({ length: voters + learners }, () => this.nextId++);
@@ -410,6 +431,19 @@ export class ClusterSim implements FaultTarget {
     for (const at of times) {
       this.queue.schedule(at, () => this.injectFault());
     }
+    // Leases: some kept alive to the end of the faults, some let go earlier.
+    for (let i = 0; i < LEASES_PER_RUN; i++) {
+      const at = warmupMs + p.float() * (safetyMs - warmupMs);
+      const stopAt = p.chance(0.5) ? safetyMs + this.electionTimeoutMs : at + p.float() * (safetyMs - at);
+      this.queue.schedule(at, () => this.leases.grant(stopAt));
+    }
+    // Watchers on random members (learners too), opened from the start and during the faults.
+    for (let i = 0; i < WATCHERS_PER_RUN; i++) {
+      this.queue.schedule(warmupMs * (i === 0 ? 1 : 0) + p.float() * safetyMs, () => {
+        const live = this.members().filter((m) => m.up);
+        if (live.length > 0) this.watchers.open(this.prng.pick(live));
+      });
+    }
     await this.runFor(safetyMs + this.electionTimeoutMs);
     // Liveness phase: heal everything and require a leader and convergence within bounds.
     this.say('liveness phase: every fault healed, crashed members restarted');
@@ -420,6 +454,7 @@ export class ClusterSim implements FaultTarget {
       if (m.paused) m.resume();
       m.restartIfDown();
     }
+    this.leases.stopAll();
     const healedAt = this.queue.now;
     // Without PreVote a member with a stale log can disrupt election after election (it bumps everyone's
     // term and loses) until the randomized timeouts favour an up-to-date member, so it gets a longer bound.
@@ -430,6 +465,11 @@ export class ClusterSim implements FaultTarget {
     await this.runFor(2 * this.electionTimeoutMs);
     this.clientsRunning = false;
     await this.awaitConvergence(healedAt + 40 * this.electionTimeoutMs);
+    await this.awaitLeaseEnds();
+    // Streams that stopped reading resume; everything up to the last revision must then arrive.
+    this.watchers.drain();
+    await this.runFor(WATCH_DRAIN_MS);
+    for (const v of this.watchers.check(new Set<number>([...this.voters(), ...this.learners()]))) this.violation(v);
     return this.report();
   }
 
@@ -459,6 +499,19 @@ export class ClusterSim implements FaultTarget {
         heal();
       }
     });
+  }
+
+  /** Once keep-alives stop, every lease must end: expired by the leader within its TTL plus a bound. */
+  private async awaitLeaseEnds(): Promise<void> {
+    const slackMs = LEASE_END_SLACK_TIMEOUTS * this.electionTimeoutMs;
+    for (let i = 0; i < LEASE_END_POLLS_MAX && !this.leases.allEnded(); i++) {
+      if (this.leases.overdue(this.queue.now, slackMs).length > 0) break;
+      await this.runFor(TICK_MS * 10);
+    }
+    for (const l of this.leases.overdue(this.queue.now, slackMs)) {
+      this.violation(`lease ${l.id} was kept alive: no keep-alive since ${l.lastAckSentMs.toFixed(0)} ms, TTL ${l.ttlMs} ms, still not expired at ${this.queue.now.toFixed(0)} ms`);
+    }
+    for (const v of this.leases.check(TICK_MS)) this.violation(v);
   }
 
   private async awaitConvergence(deadline: number): Promise<void> {

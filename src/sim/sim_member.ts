@@ -3,7 +3,7 @@
 // member crashes.
 
 import { assert } from '../util/assert.js';
-import { logIndex, nodeId, term, type LogIndex, type NodeId } from '../util/branded.js';
+import { logIndex, nodeId, term, type LeaseId, type LogIndex, type NodeId } from '../util/branded.js';
 import type { Prng } from '../util/prng.js';
 import { encodeConfChange } from '../raft/confchange_codec.js';
 import type { PlantedBugs } from '../raft/raft.js';
@@ -12,6 +12,7 @@ import { ConfChangeType, EntryType, MessageType, type ConfChangeSingle, type Con
 import { MemoryBackend } from '../storage/backend/memory_backend.js';
 import { SimFileSystem } from '../storage/sim_file_system.js';
 import { StorageFailedError } from '../storage/errors.js';
+import type { RevisionChanges } from '../kv/types.js';
 import { compare, CompareResult, CompareTarget, deleteRangeRequest, putRequest, rangeRequest, type Command, type CommandResponse } from '../kv/rpc.js';
 import { Member, type Bootstrap, type MemberClock, type MemberObserver as MemberEventObserver, type MemberPoint, type RaftSettings } from '../server/node/member.js';
 import type { EventQueue } from './event_queue.js';
@@ -29,6 +30,8 @@ export interface MemberObserver {
   /** The leader's commit index advanced; its Ready (with the news) is about to go out. */
   leaderCommitted(member: SimMember): void;
   applied(member: SimMember, entry: Entry): void;
+  /** The member's store applied a revision. */
+  changes(member: SimMember, changes: RevisionChanges): void;
   /** A member applied the conf change at `index`, giving configuration `cs`. */
   confChanged(member: SimMember, cs: ConfState, index: LogIndex): void;
   /** The member's disk failed (an injected fault): it stopped, as it must. */
@@ -205,6 +208,7 @@ export class SimMember {
       snapshotEveryEntries: this.env.snapshotEveryEntries,
       compactionLagEntries: this.env.compactionLagEntries,
       requestTimeoutMs: this.env.requestTimeoutMs,
+      watchProgressIntervalMs: this.env.requestTimeoutMs,
       observer: this.observerFor(epoch),
       plantedBugs: this.env.plantedBugs,
     });
@@ -254,6 +258,9 @@ export class SimMember {
       },
       applied: (e) => {
         if (current()) obs.applied(this, e);
+      },
+      changes: (c) => {
+        if (current()) obs.changes(this, c);
       },
       confChanged: (cs, index) => {
         if (current()) obs.confChanged(this, cs, index);
@@ -364,6 +371,22 @@ export class SimMember {
     return refused ? 'refused' : 'accepted';
   }
 
+  /** Any command through the log, for the simulator's lease client. */
+  submitCommand(command: Command, done: (err: Error | null, res?: CommandResponse) => void): boolean {
+    const member = this.member;
+    if (member === null || this.paused) return false;
+    member.submit(command, done);
+    return true;
+  }
+
+  /** A lease keep-alive, which only the leader answers. */
+  keepAlive(id: LeaseId, done: (err: Error | null, ttlSeconds?: number) => void): boolean {
+    const member = this.member;
+    if (member === null || this.paused) return false;
+    member.renewLease(id, done);
+    return true;
+  }
+
   /** A linearizable read through ReadIndex, served from this member's state once it caught up. */
   readLinearizable(key: string, done: (result: KvResult | null) => void): 'accepted' | 'refused' {
     const member = this.member;
@@ -398,11 +421,12 @@ export class SimMember {
     this.member?.transferLeader(target);
   }
 
-  /** A digest of the applied state, to compare members after convergence. */
+  /** A digest of the applied state (HashKV), to compare members after convergence. */
   stateHash(): string {
     const m = this.member;
     if (m === null) return 'down';
-    const h = m.kv.hash();
+    // HashKV, as etcd members compare themselves: the key-value history up to the current revision.
+    const h = m.kv.hashKV(0);
     return `${h.revision}:${h.hash.toString(16)}`;
   }
 

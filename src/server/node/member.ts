@@ -15,9 +15,11 @@ import type { FileSystem } from '../../storage/file_system.js';
 import { RaftLog } from '../../storage/raft_log.js';
 import { encodeCommand } from '../../kv/command.js';
 import type { Command, CommandResponse, RangeRequest, RangeResponse } from '../../kv/rpc.js';
+import { LeaseNotFoundError } from '../../kv/errors.js';
 import { KvStateMachine, validateCommand } from '../../kv/state_machine.js';
 import type { RevisionChanges, WatchableHistory } from '../../kv/types.js';
 import { WatchHub } from '../../kv/watch_hub.js';
+import { WATCH_PROGRESS_INTERVAL_MS_DEFAULT } from '../../kv/watch_limits.js';
 import { MemberStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError, TooManyRequestsError } from './errors.js';
 import { Membership } from './membership.js';
 import { decodeSnapshotData, encodeSnapshotData } from './snapshot_codec.js';
@@ -52,6 +54,8 @@ export interface MemberObserver {
   /** The leader's commit index advanced; the Ready with the news is about to go out. */
   leaderCommitted?(): void;
   applied?(entry: Entry): void;
+  /** The store applied a revision (what watchers receive). */
+  changes?(changes: RevisionChanges): void;
   confChanged?(cs: ConfState, index: LogIndex): void;
   /** Reached a named point; the observer may stop the member here (it then goes no further). */
   point?(point: MemberPoint): void;
@@ -111,6 +115,8 @@ export interface MemberOptions {
   readonly quotaBytes?: number;
   /** How long a client request may wait for its proposal or read to complete. */
   readonly requestTimeoutMs: number;
+  /** Progress notifications to watchers that asked for them (etcd: 10 minutes). */
+  readonly watchProgressIntervalMs?: number;
   readonly observer: MemberObserver;
   readonly plantedBugs?: PlantedBugs;
 }
@@ -119,6 +125,8 @@ export interface MemberOptions {
 export const PENDING_REQUESTS_MAX = 100_000;
 /** How often the leader looks for expired leases and due checkpoints. */
 export const LEASE_TICK_MS = 500;
+/** How often watchers that fell behind catch up from history (etcd: 100 ms). */
+export const WATCH_SYNC_MS = 100;
 const READ_CONTEXT_BYTES = 8;
 
 interface Waiter<T> {
@@ -156,8 +164,8 @@ export class Member {
   private snapshotting = false;
   private readonly proposals = new Map<number, Waiter<CommandResponse>>();
   private readonly reads = new Map<string, PendingRead>();
-  private cancelTick: () => void = () => undefined;
-  private cancelLeaseTick: () => void = () => undefined;
+  /** The periodic loops (ticks, leases, watch catch-up), each with the cancel of its pending timer. */
+  private readonly loops: { cancel: () => void }[] = [];
   private unsubscribeKv: () => void = () => undefined;
 
   private constructor(
@@ -221,34 +229,45 @@ export class Member {
   }
 
   private start(): void {
-    this.unsubscribeKv = this.kv.onChanges((c) => this.watchHub.notify(c));
-    const tick = (): void => {
-      this.cancelTick = this.opts.clock.setTimer(this.opts.raft.tickMs, () => {
+    this.subscribeKv();
+    this.every(this.opts.raft.tickMs, () => {
+      this.rawNode.tick();
+      this.processReady();
+    });
+    this.every(LEASE_TICK_MS, () => this.tendLeases());
+    // Catch-up rounds for watchers behind the store (slow consumers, watches from the past), as etcd does.
+    this.every(WATCH_SYNC_MS, () => {
+      this.watchHub.syncWatchers();
+    });
+    this.every(this.opts.watchProgressIntervalMs ?? WATCH_PROGRESS_INTERVAL_MS_DEFAULT, () => this.watchHub.tickProgress());
+  }
+
+  /** Runs fn every ms on the member's clock until it stops. */
+  private every(ms: number, fn: () => void): void {
+    const loop = { cancel: (): void => undefined };
+    const arm = (): void => {
+      loop.cancel = this.opts.clock.setTimer(ms, () => {
         if (this.stopped) return;
-        tick();
-        this.guard(() => {
-          this.rawNode.tick();
-          this.processReady();
-        });
+        arm();
+        this.guard(fn);
       });
     };
-    tick();
-    const leaseTick = (): void => {
-      this.cancelLeaseTick = this.opts.clock.setTimer(LEASE_TICK_MS, () => {
-        if (this.stopped) return;
-        leaseTick();
-        this.guard(() => this.tendLeases());
-      });
-    };
-    leaseTick();
+    arm();
+    this.loops.push(loop);
+  }
+
+  private subscribeKv(): void {
+    this.unsubscribeKv = this.kv.onChanges((c) => {
+      this.opts.observer.changes?.(c);
+      this.watchHub.notify(c);
+    });
   }
 
   /** Stops at once, as a crash would: nothing more is written, waiting requests fail. */
   kill(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.cancelTick();
-    this.cancelLeaseTick();
+    for (const loop of this.loops) loop.cancel();
     this.unsubscribeKv();
     const err = new MemberStoppedError();
     for (const w of this.proposals.values()) w.reject(err);
@@ -371,7 +390,7 @@ export class Member {
     const contents = decodeSnapshotData(data);
     this.unsubscribeKv();
     this.kv = KvStateMachine.restore({ backend: this.opts.kvBackend, clock: () => this.opts.clock.now() }, contents.kvChunks);
-    this.unsubscribeKv = this.kv.onChanges((c) => this.watchHub.notify(c));
+    this.subscribeKv();
     this.membership.restore(contents.members);
     this.watchHub.restored();
   }
@@ -464,13 +483,28 @@ export class Member {
   }
 
   /** Renews a lease on the leader and answers once the renewal is durable (a checkpoint applied). */
-  async leaseKeepAlive(id: LeaseId): Promise<{ ttlSeconds: number }> {
-    if (this.stopped) throw new MemberStoppedError();
-    if (this.rawNode.raft.role !== 'leader') throw new NotLeaderError();
-    const ttlSeconds = this.kv.lessor.renew(id, this.opts.clock.now());
+  leaseKeepAlive(id: LeaseId): Promise<{ ttlSeconds: number }> {
+    return new Promise((resolve, reject) => this.renewLease(id, (err, ttlSeconds) => (err === null ? resolve({ ttlSeconds: ttlSeconds ?? 0 }) : reject(err))));
+  }
+
+  /** The callback form of leaseKeepAlive; `done` runs exactly once, inside the event that settles it. */
+  renewLease(id: LeaseId, done: (err: Error | null, ttlSeconds?: number) => void): void {
+    if (this.stopped) return done(new MemberStoppedError());
+    if (this.rawNode.raft.role !== 'leader') return done(new NotLeaderError());
+    let ttlSeconds: number;
+    try {
+      ttlSeconds = this.kv.lessor.renew(id, this.opts.clock.now());
+    } catch (err) {
+      return done(err instanceof Error ? err : new Error(String(err)));
+    }
     const checkpoints = this.kv.lessor.checkpointsDue(this.opts.clock.now());
-    if (checkpoints.length > 0) await this.propose({ type: 'leaseCheckpoint', checkpoints });
-    return { ttlSeconds };
+    if (checkpoints.length === 0) return done(null, ttlSeconds);
+    this.submit({ type: 'leaseCheckpoint', checkpoints }, (err) => {
+      if (err !== null) return done(err);
+      // A revoke ordered before the checkpoint wins: the renewal came too late.
+      if (!this.kv.lessor.exists(id)) return done(new LeaseNotFoundError());
+      done(null, ttlSeconds);
+    });
   }
 
   // ---- client requests ----
