@@ -75,7 +75,9 @@ export class SimNetwork {
       const delay = this.latencyMs(from, to) + this.faults.extraDelayMs + this.prng.float() * this.faults.jitterMs;
       this.queue.schedule(delay, () => {
         if (this.isCut(from, to)) {
+          // Cut while in flight: lost, and the sender learns it (a snapshot stream reports its failure).
           this.dropped++;
+          if (i === 0) onLost?.();
           return;
         }
         deliver();

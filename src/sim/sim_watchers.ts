@@ -36,6 +36,8 @@ export class SimWatchers {
   private readonly history = new Map<number, RevisionChanges>();
   private readonly watchers: Watcher[] = [];
   private readonly violations: string[] = [];
+  /** The run is ending: consumers read everything from now on. */
+  private draining = false;
 
   constructor(
     private readonly queue: EventQueue,
@@ -94,7 +96,7 @@ export class SimWatchers {
     if (r.events.length > 0) w.responses.push({ kind: 'events', events: r.events });
     else if (isProgressNotification(r)) w.responses.push({ kind: 'progress', revision: r.headerRevision });
     // Sometimes the consumer is slow: it stops reading for a while and the hub must hold or replay.
-    if (!w.blocked && this.prng.chance(0.02)) {
+    if (!w.blocked && !this.draining && this.prng.chance(0.02)) {
       w.blocked = true;
       this.queue.schedule(50 + this.prng.float() * 2000, () => this.unblock(w));
       return false;
@@ -110,6 +112,7 @@ export class SimWatchers {
 
   /** At the end: let every live stream drain, so everything up to the last revision must have arrived. */
   drain(): void {
+    this.draining = true;
     for (const w of this.watchers) this.unblock(w);
   }
 
