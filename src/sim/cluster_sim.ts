@@ -65,8 +65,8 @@ const LOG_MATCHING_CHECK_EVERY_CHUNKS = 4;
 const WATCHERS_PER_RUN = 6;
 const LEASES_PER_RUN = 4;
 const LEASE_TTL_SECONDS_MIN = 2;
-/** A lease must end within its TTL plus this many election timeouts after its last keep-alive (or healing). */
-const LEASE_END_SLACK_TIMEOUTS = 12;
+/** Once the cluster converged, a lease must end within its TTL plus this many election timeouts. */
+const LEASE_END_SLACK_TIMEOUTS = 4;
 const LEASE_END_POLLS_MAX = 100_000;
 /** Virtual time for watchers to catch up after convergence. */
 const WATCH_DRAIN_MS = 2000;
@@ -218,6 +218,8 @@ export class ClusterSim implements FaultTarget {
     void this.queue.track(work());
   }
 
+  /** Set when the liveness phase begins: every fault is healed and no new one starts. */
+  private faultsOver = false;
   private nextLeaderWatchers: ((m: SimMember) => void)[] = [];
   private commitWatchers: ((m: SimMember) => void)[] = [];
 
@@ -230,8 +232,11 @@ export class ClusterSim implements FaultTarget {
     this.nextLeaderWatchers.push(fn);
   }
 
+  /** Faults and scenarios schedule their later steps here; none run once the liveness phase began. */
   schedule(delayMs: number, fn: () => void): void {
-    this.queue.schedule(delayMs, fn);
+    this.queue.schedule(delayMs, () => {
+      if (!this.faultsOver) fn();
+    });
   }
 
   dcs(): string[] {
@@ -446,6 +451,9 @@ export class ClusterSim implements FaultTarget {
     }
     await this.runFor(safetyMs + this.electionTimeoutMs);
     // Liveness phase: heal everything and require a leader and convergence within bounds.
+    this.faultsOver = true;
+    this.nextLeaderWatchers = [];
+    this.commitWatchers = [];
     this.say('liveness phase: every fault healed, crashed members restarted');
     for (const h of this.heals.splice(0)) h();
     this.network.healAll();
@@ -484,7 +492,7 @@ export class ClusterSim implements FaultTarget {
   }
 
   private injectFault(): void {
-    if (this.options.stopOnViolation === true && this.violations.length > 0) return;
+    if (this.faultsOver || (this.options.stopOnViolation === true && this.violations.length > 0)) return;
     const kind = this.prng.pick(this.options.faultKinds ?? FAULT_KINDS);
     this.faultCounts[kind] = (this.faultCounts[kind] ?? 0) + 1;
     this.faultCount++;
@@ -504,12 +512,13 @@ export class ClusterSim implements FaultTarget {
   /** Once keep-alives stop, every lease must end: expired by the leader within its TTL plus a bound. */
   private async awaitLeaseEnds(): Promise<void> {
     const slackMs = LEASE_END_SLACK_TIMEOUTS * this.electionTimeoutMs;
+    const stableSince = this.queue.now;
     for (let i = 0; i < LEASE_END_POLLS_MAX && !this.leases.allEnded(); i++) {
-      if (this.leases.overdue(this.queue.now, slackMs).length > 0) break;
+      if (this.leases.overdue(this.queue.now, stableSince, slackMs).length > 0) break;
       await this.runFor(TICK_MS * 10);
     }
-    for (const l of this.leases.overdue(this.queue.now, slackMs)) {
-      this.violation(`lease ${l.id} was kept alive: no keep-alive since ${l.lastAckSentMs.toFixed(0)} ms, TTL ${l.ttlMs} ms, still not expired at ${this.queue.now.toFixed(0)} ms`);
+    for (const l of this.leases.overdue(this.queue.now, stableSince, slackMs)) {
+      this.violation(`lease ${l.id} was kept alive: no keep-alive since ${l.lastAckSentMs.toFixed(0)} ms, TTL ${l.ttlMs} ms, cluster stable since ${stableSince.toFixed(0)} ms, still not expired at ${this.queue.now.toFixed(0)} ms`);
     }
     for (const v of this.leases.check(TICK_MS)) this.violation(v);
   }

@@ -106,9 +106,15 @@ export class SimLeases {
     for (const lease of this.leases.values()) lease.stopAtMs = Math.min(lease.stopAtMs, this.t.queue.now);
   }
 
-  /** Leases with a key that should have ended by `nowMs` but have not. */
-  overdue(nowMs: number, slackMs: number): Lease[] {
-    return [...this.leases.values()].filter((l) => l.keyWritten && l.expiredAtMs === null && nowMs > Math.max(l.stopAtMs, l.lastAckSentMs) + l.ttlMs + slackMs);
+  /**
+   * Leases with a key that should have ended by `nowMs` but have not. A member that restarts or installs a
+   * snapshot re-arms each lease with its last checkpointed remaining TTL, so a lease may outlive its TTL
+   * after the last keep-alive by as long as the cluster went without a leader to checkpoint it; once the
+   * cluster is stable (`stableSinceMs`), it must end within its TTL plus `slackMs`.
+   */
+  overdue(nowMs: number, stableSinceMs: number, slackMs: number): Lease[] {
+    return [...this.leases.values()].filter((l) =>
+      l.keyWritten && l.expiredAtMs === null && nowMs > Math.max(l.stopAtMs, l.lastAckSentMs, stableSinceMs) + l.ttlMs + slackMs);
   }
 
   allEnded(): boolean {
