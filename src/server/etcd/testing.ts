@@ -80,22 +80,52 @@ export async function rawFailure(call: Promise<unknown>): Promise<{ code: number
   throw new Error('the call was expected to fail but succeeded');
 }
 
-/** Collects a stream's messages and resolves once `predicate` holds for the collection. */
-export function collectUntil(stream: NodeJS.EventEmitter, predicate: (messages: PbMessage[]) => boolean, what: string, ms = TEST_WAIT_MS): Promise<PbMessage[]> {
-  const messages: PbMessage[] = [];
-  const done = new Promise<PbMessage[]>((resolve, reject) => {
-    const onData = (m: PbMessage): void => {
-      messages.push(m);
-      if (predicate(messages)) {
-        stream.off('data', onData);
-        stream.off('error', reject);
-        resolve(messages);
-      }
-    };
-    stream.on('data', onData);
-    stream.on('error', reject);
-  });
-  return within(done, what, ms);
+/**
+ * Records every message of a client stream from its creation (a listener added later would miss some), and
+ * waits, bounded, for the record to satisfy a predicate. Errors after the test's end (the stream cancelled or
+ * the server stopped) are recorded, not thrown.
+ */
+export class StreamRecorder {
+  readonly messages: PbMessage[] = [];
+  error: unknown = null;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly stream: grpc.ClientDuplexStream<object, PbMessage>) {
+    stream.on('data', (m: PbMessage) => {
+      this.messages.push(m);
+      for (const w of [...this.waiters]) w();
+    });
+    stream.on('error', (err: unknown) => {
+      this.error = err;
+      for (const w of [...this.waiters]) w();
+    });
+  }
+
+  /** Resolves with the messages once `predicate` holds for them; rejects on a stream error or after `ms`. */
+  until(predicate: (messages: readonly PbMessage[]) => boolean, what: string, ms = TEST_WAIT_MS): Promise<readonly PbMessage[]> {
+    return within(new Promise<readonly PbMessage[]>((resolve, reject) => {
+      const check = (): void => {
+        if (predicate(this.messages)) {
+          this.waiters.delete(check);
+          resolve(this.messages);
+        } else if (this.error !== null) {
+          this.waiters.delete(check);
+          reject(this.error instanceof Error ? this.error : new Error(String(this.error)));
+        }
+      };
+      this.waiters.add(check);
+      check();
+    }), what, ms);
+  }
+
+  /** Resolves once at least `count` messages arrived in all. */
+  count(count: number, what: string, ms = TEST_WAIT_MS): Promise<readonly PbMessage[]> {
+    return this.until((m) => m.length >= count, what, ms);
+  }
+
+  cancel(): void {
+    this.stream.cancel();
+  }
 }
 
 export const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
