@@ -107,6 +107,18 @@ test('lease grant, put with the lease, keepalive, time to live, revoke', async (
   assert.equal(gone.TTL, '-1');
 });
 
+test('a lease with automatic keepalives renews over the keep-alive stream', async () => {
+  // etcd3 renews every TTL/3: with the minimum TTL of 2 s the first renewal comes within a second.
+  const lease = client.lease(2);
+  try {
+    await lease.grant();
+    const renewed = await within(new Promise<{ TTL: string }>((resolve) => lease.once('keepaliveSucceeded', resolve)), 'an automatic keepalive');
+    assert.equal(renewed.TTL, '2');
+  } finally {
+    await lease.revoke();
+  }
+});
+
 test('the lock recipe excludes a second holder until release', async () => {
   const first = client.lock('locks/a').ttl(10);
   await first.acquire();

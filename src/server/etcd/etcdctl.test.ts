@@ -165,6 +165,12 @@ test('lease grant, put --lease, keep-alive --once, timetolive --keys, list, revo
   await fails(['put', '--lease', '1234abcd', 'lk', 'v'], 'etcdserver: requested lease not found');
 });
 
+test('lock runs a command while holding the lock (etcdctl\'s concurrency recipe: txn, lease, watch)', async () => {
+  assert.equal(await ok(['lock', 'locks/x', 'echo', 'held']), 'held\n');
+  // The lock's lease is revoked after the command, so nothing remains under the lock's prefix.
+  assert.equal(await ok(['get', 'locks/x', '--prefix']), '');
+});
+
 test('member list, add, update, promote, remove', async () => {
   const self = `${memberHex()}, started, meridian-test, http://127.0.0.1:2380, , false\n`;
   assert.equal(await ok(['member', 'list']), self);

@@ -59,17 +59,22 @@ function requestedLeaseId(req: PbMessage): LeaseId {
 }
 
 /**
- * One LeaseKeepAlive stream: renewals run one after another so answers keep request order, at most
- * `leaseKeepAliveInflightMax` queued before reading pauses; the client closing its side ends the stream once
- * every queued renewal is answered (etcd returns on EOF).
+ * One LeaseKeepAlive stream: renewals run one after another so answers keep request order. Reading pauses
+ * while `leaseKeepAliveInflightMax` renewals are queued or the client is not reading its answers, so neither
+ * side can grow the server's memory; the client closing its side ends the stream once every queued renewal
+ * is answered (etcd returns on EOF).
  */
 function serveKeepAlive(ctx: ServiceContext, call: grpc.ServerDuplexStream<unknown, PbOut>): void {
   const { backend, limits } = ctx;
   let chain: Promise<void> = Promise.resolve();
   let queued = 0;
+  let writable = true;
   let finished = false;
   const finish = (): void => {
     finished = true;
+  };
+  const maybeResume = (): void => {
+    if (!finished && writable && queued < limits.leaseKeepAliveInflightMax && call.isPaused()) call.resume();
   };
   const renew = async (request: PbMessage): Promise<void> => {
     // The header is taken before renewing (as etcd), so a revoke can never look older than the renewal.
@@ -83,8 +88,14 @@ function serveKeepAlive(ctx: ServiceContext, call: grpc.ServerDuplexStream<unkno
         if (!(err instanceof LeaseNotFoundError)) throw err;
       }
     }
-    if (!finished) call.write({ header, ID: int64Field(request, 'ID').toString(), TTL: ttl });
+    if (finished) return;
+    writable = call.write({ header, ID: int64Field(request, 'ID').toString(), TTL: ttl });
+    if (!writable) call.pause();
   };
+  call.on('drain', () => {
+    writable = true;
+    maybeResume();
+  });
   call.on('data', (request: unknown) => {
     if (finished) return;
     queued++;
@@ -92,7 +103,7 @@ function serveKeepAlive(ctx: ServiceContext, call: grpc.ServerDuplexStream<unkno
     chain = chain.then(() => (finished ? undefined : renew(asMessage(request)))).then(
       () => {
         queued--;
-        if (!finished && call.isPaused() && queued < limits.leaseKeepAliveInflightMax) call.resume();
+        maybeResume();
       },
       (err: unknown) => {
         // Any error but "not found" ends the stream with its status (etcd returns togRPCError(err)).

@@ -101,3 +101,28 @@ test('a client that stops reading holds bounded memory, then catches up in order
   assert.deepEqual(revisionsOf(all), Array.from({ length: puts }, (_, i) => first + i));
   stream.cancel();
 });
+
+test('progress_notify watchers get empty responses on the progress period', async () => {
+  const { client, server } = await setup({ limits: { watchProgressIntervalMs: 100 } });
+  const stream = new StreamRecorder(rawBidi(client, 'watch', 'Watch'));
+  stream.stream.write({ create_request: { key: bytes('pn'), progress_notify: true } });
+  const [, progress] = await stream.count(2, 'a progress notification');
+  assert.deepEqual([progress?.['watch_id'], events(progress ?? {}).length], ['0', 0]);
+  assert.equal((progress?.['header'] as PbMessage)['revision'], String(server.backend.header().revision));
+  stream.cancel();
+});
+
+test('streams per connection are bounded: one over the bound waits until another ends', async () => {
+  const { client } = await setup({ limits: { maxConcurrentStreams: 3 } });
+  const open = [0, 1, 2].map(() => new StreamRecorder(rawBidi(client, 'watch', 'Watch')));
+  for (const s of open) s.stream.write({ create_request: { key: bytes('c') } });
+  for (const s of open) await s.count(1, 'created on a stream within the bound');
+  const extra = new StreamRecorder(rawBidi(client, 'watch', 'Watch'));
+  extra.stream.write({ create_request: { key: bytes('c') } });
+  // Unanswered while the bound is taken (a bounded wait that must time out)...
+  await assert.rejects(extra.count(1, 'the extra stream', 300), /timed out/);
+  // ...and answered once a stream ends.
+  open[0]?.cancel();
+  await extra.count(1, 'the extra stream after one ended');
+  for (const s of [...open.slice(1), extra]) s.cancel();
+});
