@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
-import { AlarmAction, AlarmType } from '../../kv/rpc.js';
+import { MemoryBackend } from '../../storage/backend/memory_backend.js';
+import { AlarmAction, AlarmType, rangeRequest } from '../../kv/rpc.js';
+import { KvStateMachine } from '../../kv/state_machine.js';
+import { decodeSnapshotFile } from './snapshot_file.js';
 import type { PbMessage } from './convert.js';
 import { GrpcCode } from './errors.js';
 import { ServingStatus } from './health.js';
@@ -129,4 +132,43 @@ test('close ends open streams with "etcdserver: server stopped" and frees the po
     probe.listen(server.port, '127.0.0.1', () => resolve());
   }), 'listening on the freed port');
   await new Promise<void>((resolve) => probe.close(() => resolve()));
+});
+
+test('a snapshot in many small pieces reassembles; a client leaving midway does not stop the next one', async () => {
+  const server = await startTestServer({ limits: { snapshotSendBytesMax: 1000 } });
+  const client = rawClient(server.endpoint);
+  const def = etcdMethod('maintenance', 'Snapshot');
+  const fetch = (stopAfter = Infinity): Promise<PbMessage[]> => within(new Promise((resolve, reject) => {
+    const messages: PbMessage[] = [];
+    const call = client.makeServerStreamRequest(def.path, def.requestSerialize, (b: Buffer) => def.responseDeserialize(b) as PbMessage, {});
+    call.on('data', (m: PbMessage) => {
+      messages.push(m);
+      if (messages.length >= stopAfter) {
+        call.on('error', () => undefined);
+        call.cancel();
+        resolve(messages);
+      }
+    });
+    call.on('end', () => resolve(messages));
+    call.on('error', reject);
+  }), 'a snapshot stream');
+  try {
+    for (let i = 0; i < 50; i++) await rawUnary(client, 'kv', 'Put', { key: bytes(`s/${i}`), value: Buffer.alloc(200, 120) });
+    assert.equal((await fetch(3)).length, 3);
+    const messages = await fetch();
+    assert.ok(messages.length > 10, `only ${messages.length} messages`);
+    assert.ok(messages[0]?.['header'] !== null && messages.slice(1).every((m) => m['header'] === null));
+    const remaining = messages.map((m) => Number(m['remaining_bytes']));
+    assert.equal(remaining[remaining.length - 1], 0);
+    const blobs = Buffer.concat(messages.map((m) => m['blob'] as Buffer));
+    const restored = KvStateMachine.restore({ backend: new MemoryBackend() }, decodeSnapshotFile(blobs));
+    try {
+      assert.equal(restored.range(rangeRequest({ key: bytes('s/'), rangeEnd: bytes('s0') })).count, 50);
+    } finally {
+      restored.close();
+    }
+  } finally {
+    client.close();
+    await server.close();
+  }
 });

@@ -71,21 +71,37 @@ export function maintenanceService(ctx: ServiceContext): grpc.UntypedServiceImpl
   };
 }
 
-/** Resolves true once the call can take more, false if it ended first. */
-function writable(call: grpc.ServerWritableStream<unknown, PbOut>): Promise<boolean> {
-  return new Promise((resolve) => {
-    const settle = (ok: boolean): void => {
-      call.off('drain', onDrain);
-      call.off('cancelled', onEnd);
-      call.off('close', onEnd);
-      resolve(ok);
+/**
+ * The sending side of one Snapshot call: writes that wait while the client is slow, and stop for good once
+ * the call ended in any way (client gone, server closing), so a dead call never pins the snapshot.
+ */
+class SnapshotSender {
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly call: grpc.ServerWritableStream<unknown, PbOut>) {
+    const end = (): void => {
+      this.ended = true;
+      this.wake?.();
     };
-    const onDrain = (): void => settle(true);
-    const onEnd = (): void => settle(false);
-    call.on('drain', onDrain);
-    call.on('cancelled', onEnd);
-    call.on('close', onEnd);
-  });
+    for (const event of ['cancelled', 'close', 'error', 'finish']) call.on(event, end);
+    call.on('drain', () => this.wake?.());
+  }
+
+  /** Writes one message; resolves false when the call ended instead of taking it. */
+  async send(message: PbOut): Promise<boolean> {
+    if (this.ended) return false;
+    if (this.call.write(message)) return true;
+    await new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+    this.wake = null;
+    return !this.ended;
+  }
+
+  end(): void {
+    if (!this.ended) this.call.end();
+  }
 }
 
 /** The stream's pieces: framed chunks cut to at most `maxBytes`, then the padding (see snapshot_file.ts). */
@@ -106,27 +122,22 @@ async function* snapshotPieces(chunks: AsyncIterable<Uint8Array>, maxBytes: numb
  */
 async function streamSnapshot(ctx: ServiceContext, call: grpc.ServerWritableStream<unknown, PbOut>): Promise<void> {
   const { backend, limits } = ctx;
+  const sender = new SnapshotSender(call);
   const sha = createHash('sha256');
+  // The first header tells the point in time of the snapshot, as etcd documents; later messages carry none.
   let header: PbOut | null = headerToPb(backend.header());
-  const send = async (blob: Uint8Array, remaining: number): Promise<boolean> => {
-    const message: PbOut = { remaining_bytes: remaining, blob };
-    // The first header tells the point in time of the snapshot, as etcd documents.
-    if (header !== null) message['header'] = header;
+  const send = (blob: Uint8Array, remaining: number): Promise<boolean> => {
+    sha.update(blob);
+    const message: PbOut = header === null ? { remaining_bytes: remaining, blob } : { header, remaining_bytes: remaining, blob };
     header = null;
-    return call.write(message) || (await writable(call));
+    return sender.send(message);
   };
   let held: Uint8Array | null = null;
   for await (const piece of snapshotPieces(backend.snapshot(), limits.snapshotSendBytesMax)) {
-    if (held !== null) {
-      sha.update(held);
-      if (!(await send(held, piece.length + SNAPSHOT_SHA_BYTES))) return;
-    }
+    if (held !== null && !(await send(held, piece.length + SNAPSHOT_SHA_BYTES))) return;
     held = piece;
   }
-  if (held !== null) {
-    sha.update(held);
-    if (!(await send(held, SNAPSHOT_SHA_BYTES))) return;
-  }
-  if (!(await send(sha.digest(), 0))) return;
-  call.end();
+  if (held !== null && !(await send(held, SNAPSHOT_SHA_BYTES))) return;
+  if (!(await sender.send({ remaining_bytes: 0, blob: sha.digest() }))) return;
+  sender.end();
 }

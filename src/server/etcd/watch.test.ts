@@ -51,6 +51,21 @@ test('many watchers on one stream: created in request order, each gets its event
   stream.cancel();
 });
 
+test('a watcher replaying history is created before its events, and before the next create', async () => {
+  const { client, server } = await setup();
+  const first = server.backend.header().revision + 1;
+  for (const v of ['1', '2', '3']) await rawUnary(client, 'kv', 'Put', { key: bytes('h'), value: bytes(v) });
+  const stream = new StreamRecorder(rawBidi(client, 'watch', 'Watch'));
+  stream.stream.write({ create_request: { key: bytes('h'), start_revision: first } });
+  stream.stream.write({ create_request: { key: bytes('h') } });
+  const messages = await stream.until((m) => m.filter((r) => r['created'] === true).length === 2 && m.flatMap(events).length === 3, 'two creates and the replay');
+  const shape = messages.map((m) => (m['created'] === true ? `created ${String(m['watch_id'])}` : `events ${String(m['watch_id'])}`));
+  assert.equal(shape[0], 'created 0');
+  assert.ok(shape.indexOf('created 1') > shape.indexOf('created 0'));
+  assert.deepEqual(messages.flatMap(events).map((e) => text(kvOf(e)['value'])), ['1', '2', '3']);
+  stream.cancel();
+});
+
 test('a progress request is answered with watch id -1 at the current revision', async () => {
   const { client, server } = await setup();
   const stream = new StreamRecorder(rawBidi(client, 'watch', 'Watch'));
@@ -87,8 +102,9 @@ test('a client that stops reading holds bounded memory, then catches up in order
   stream.stream.write({ create_request: { key: bytes('b/'), range_end: bytes('b0') } });
   await stream.count(1, 'created');
   stream.stream.pause();
-  const puts = 1500;
-  const value = Buffer.alloc(2048, 98);
+  // Enough bytes to fill the HTTP/2 windows and socket buffers between the two ends several times over.
+  const puts = 300;
+  const value = Buffer.alloc(16 * 1024, 98);
   const first = server.backend.header().revision + 1;
   for (let i = 0; i < puts; i++) await rawUnary(client, 'kv', 'Put', { key: bytes(`b/${i % 10}`), value });
   const stats = server.backend.watchHub.stats();
