@@ -17,11 +17,17 @@ export function watchService(ctx: ServiceContext): grpc.UntypedServiceImplementa
 function serveWatchStream(ctx: ServiceContext, call: grpc.ServerDuplexStream<unknown, PbOut>): void {
   const { backend } = ctx;
   let finished = false;
+  let sending = false;
   const stream: WatchStream = backend.watchHub.newStream({
     // The sink only writes: the stream forbids calls back into it from here, and there is no need for any.
     send: (response: WatchResponse): boolean => {
       if (finished) return true;
-      return call.write(watchResponseToPb(backend.header(), response));
+      sending = true;
+      try {
+        return call.write(watchResponseToPb(backend.header(), response));
+      } finally {
+        sending = false;
+      }
     },
   });
   // Reading stops while a client that does not drain lets answers pile up, and resumes once it drains.
@@ -31,7 +37,10 @@ function serveWatchStream(ctx: ServiceContext, call: grpc.ServerDuplexStream<unk
   const finish = (): void => {
     if (finished) return;
     finished = true;
-    stream.close();
+    // Node reports a failed write asynchronously; should a call ever end from inside write(), the close
+    // must still wait until the stream's send returned.
+    if (sending) queueMicrotask(() => stream.close());
+    else stream.close();
   };
   call.on('drain', () => {
     if (finished) return;
