@@ -18,6 +18,9 @@ import { LeaseNotFoundError } from './errors.js';
 import { LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKE_RETRY_MS, MAX_LEASE_CHECKPOINTS_PER_COMMAND, MAX_LEASE_REVOKES_PER_CALL } from './limits.js';
 import type { LeaseCheckpoint } from './rpc.js';
 
+/** The largest lease id the server picks (2^52 - 1, what the command codec carries). */
+export const LEASE_ID_MAX = 2 ** 52 - 1;
+
 export interface LeaseState {
   readonly id: LeaseId;
   /** Granted TTL in seconds (after raising to the minimum). */
@@ -117,9 +120,10 @@ export class Lessor {
 
   /** A fresh id for a grant without one: derived from the log index, so every member picks the same. */
   pickId(index: number): LeaseId {
-    let h = mix32(index % 0x1_0000_0000) * 0x20_0000 + (mix32(Math.floor(index / 0x1_0000_0000) ^ 0x5bd1e995) & 0x1f_ffff);
+    // 52 bits: the command codec carries signed numbers up to 2^52-1, and a txn may compare against the id.
+    let h = mix32(index % 0x1_0000_0000) * 0x10_0000 + (mix32(Math.floor(index / 0x1_0000_0000) ^ 0x5bd1e995) & 0xf_ffff);
     if (h === 0) h = 1;
-    while (this.leases.has(h)) h = h >= Number.MAX_SAFE_INTEGER ? 1 : h + 1;
+    while (this.leases.has(h)) h = h >= LEASE_ID_MAX ? 1 : h + 1;
     return leaseId(h);
   }
 
