@@ -164,6 +164,8 @@ export class Member {
   private snapshotting = false;
   private readonly proposals = new Map<number, Waiter<CommandResponse>>();
   private readonly reads = new Map<string, PendingRead>();
+  /** Membership changes waiting to be applied, by the nonce their context carries. */
+  private readonly confWaiters = new Map<string, Waiter<ConfState>>();
   /** The periodic loops (ticks, leases, watch catch-up), each with the cancel of its pending timer. */
   private readonly loops: { cancel: () => void }[] = [];
   private unsubscribeKv: () => void = () => undefined;
@@ -272,8 +274,10 @@ export class Member {
     const err = new MemberStoppedError();
     for (const w of this.proposals.values()) w.reject(err);
     for (const r of this.reads.values()) r.reject(err);
+    for (const w of this.confWaiters.values()) w.reject(err);
     this.proposals.clear();
     this.reads.clear();
+    this.confWaiters.clear();
   }
 
   /** Graceful stop: the state machine commits what it applied, files are closed. */
@@ -402,6 +406,13 @@ export class Member {
       const cs = this.rawNode.applyConfChange(cc);
       this.membership.apply(cc, cs);
       this.opts.observer.confChanged?.(cs, e.index);
+      const nonce = contextNonce(cc.context);
+      const waiter = nonce === null ? undefined : this.confWaiters.get(nonce);
+      if (nonce !== null && waiter !== undefined) {
+        this.confWaiters.delete(nonce);
+        waiter.cancelTimer();
+        waiter.resolve(cs);
+      }
       return;
     }
     // Entries the store already holds (it committed them before a restart) are skipped.
@@ -607,6 +618,35 @@ export class Member {
     return accepted;
   }
 
+  /**
+   * Proposes a membership change and resolves with the configuration once it is applied here. `context`
+   * (member attributes, JSON) gains a nonce to recognise the entry; a change the leader replaces with an
+   * empty entry (another change pending) times out.
+   */
+  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>): Promise<ConfState> {
+    if (this.stopped) return Promise.reject(new MemberStoppedError());
+    const nonce = `${this.opts.prng.nextU32().toString(16)}${this.opts.prng.nextU32().toString(16)}`;
+    const data = new TextEncoder().encode(JSON.stringify({ ...context, nonce }));
+    return new Promise((resolve, reject) => {
+      this.guard(() => {
+        if (this.rawNode.proposeConfChange({ transition: 'auto', changes, context: data }).kind === 'dropped') {
+          reject(new NoLeaderError());
+          return;
+        }
+        const cancelTimer = this.opts.clock.setTimer(this.opts.requestTimeoutMs, () => {
+          if (this.confWaiters.delete(nonce)) reject(new RequestTimeoutError());
+        });
+        this.confWaiters.set(nonce, { resolve, reject, cancelTimer });
+        this.processReady();
+      });
+      if (this.stopped && !this.confWaiters.has(nonce)) reject(new MemberStoppedError());
+    });
+  }
+
+  leaderId(): NodeId {
+    return this.rawNode.raft.lead;
+  }
+
   transferLeader(target: NodeId): void {
     this.guard(() => {
       this.rawNode.transferLeader(target);
@@ -616,3 +656,13 @@ export class Member {
 }
 
 
+
+function contextNonce(context: Uint8Array): string | null {
+  if (context.byteLength === 0) return null;
+  try {
+    const v = JSON.parse(new TextDecoder().decode(context)) as { nonce?: unknown };
+    return typeof v.nonce === 'string' ? v.nonce : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,114 @@
+// `meridian server`: one member, with etcd's flag names so existing scripts and tooling carry over.
+
+import pino from 'pino';
+import { startServer, type ServerConfig, type ServerLog } from '../server/server.js';
+import { helpText, parseFlags, parseUrl, splitList, UsageError, type FlagSpecs } from './flags.js';
+
+export const SERVER_FLAGS: FlagSpecs = {
+  'name': { kind: 'string', default: 'default', help: 'human-readable name of this member' },
+  'data-dir': { kind: 'string', default: '', help: 'path to the data directory (default: <name>.meridian)' },
+  'listen-client-urls': { kind: 'urls', default: 'http://127.0.0.1:2379', help: 'where to serve the etcd v3 API' },
+  'advertise-client-urls': { kind: 'urls', default: '', help: 'client URLs to tell the cluster (default: listen-client-urls)' },
+  'listen-peer-urls': { kind: 'urls', default: 'http://127.0.0.1:2380', help: 'where to listen for other members' },
+  'initial-advertise-peer-urls': { kind: 'urls', default: '', help: 'peer URLs to tell the cluster (default: listen-peer-urls)' },
+  'initial-cluster': { kind: 'string', default: '', help: 'name=peerURL,... of the initial members (default: just this one)' },
+  'initial-cluster-state': { kind: 'string', default: 'new', help: "'new' to start a cluster, 'existing' to join one" },
+  'initial-cluster-token': { kind: 'string', default: 'meridian-cluster', help: 'cluster token: members and ids derive from it' },
+  'dc': { kind: 'string', default: '', help: 'data center this member runs in' },
+  'zone': { kind: 'string', default: '', help: 'zone within the data center' },
+  'heartbeat-interval': { kind: 'duration-ms', default: '100', help: 'heartbeat interval in ms' },
+  'election-timeout': { kind: 'duration-ms', default: '1000', help: 'election timeout in ms' },
+  'snapshot-count': { kind: 'int', default: '10000', help: 'applied entries between snapshots' },
+  'quota-backend-bytes': { kind: 'int', default: String(2 * 1024 * 1024 * 1024), help: 'store size before the NOSPACE alarm' },
+  'log-level': { kind: 'string', default: 'info', help: 'debug, info, warn or error' },
+  'help': { kind: 'bool', default: 'false', help: 'print this help' },
+};
+
+/** Entries kept behind a snapshot for slow followers (etcd's default). */
+const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
+
+export function parseServerConfig(argv: readonly string[]): { config: ServerConfig; logLevel: string } | 'help' {
+  const { values: v, rest } = parseFlags(argv, SERVER_FLAGS);
+  if (v.get('help') === 'true') return 'help';
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const get = (k: string): string => v.get(k) ?? '';
+  const urls = (k: string, fallback: string): URL[] => splitList(get(k) === '' ? get(fallback) : get(k)).map((u) => parseUrl(k, u));
+  const name = get('name');
+  const peerUrls = urls('initial-advertise-peer-urls', 'listen-peer-urls');
+  const initialCluster = new Map<string, URL[]>();
+  const spec = get('initial-cluster') === '' ? `${name}=${peerUrls.map((u) => u.origin).join(',')}` : get('initial-cluster');
+  for (const part of splitList(spec)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`flag --initial-cluster: "${part}" is not name=URL`);
+    const list = initialCluster.get(part.slice(0, eq)) ?? [];
+    list.push(parseUrl('initial-cluster', part.slice(eq + 1)));
+    initialCluster.set(part.slice(0, eq), list);
+  }
+  const mine = initialCluster.get(name);
+  if (mine === undefined) throw new UsageError(`flag --initial-cluster does not name this member ("${name}"); add ${name}=${peerUrls[0]?.origin ?? 'URL'}`);
+  if (mine.map((u) => u.origin).sort().join() !== peerUrls.map((u) => u.origin).sort().join()) {
+    throw new UsageError(`--initial-cluster gives ${name} the peer URLs ${mine.map((u) => u.origin).join(',')} but --initial-advertise-peer-urls says ${peerUrls.map((u) => u.origin).join(',')}`);
+  }
+  const state = get('initial-cluster-state');
+  if (state !== 'new' && state !== 'existing') throw new UsageError(`flag --initial-cluster-state must be 'new' or 'existing', got "${state}"`);
+  const heartbeat = Number(get('heartbeat-interval'));
+  const election = Number(get('election-timeout'));
+  if (heartbeat < 1 || election < 5 * heartbeat) {
+    throw new UsageError(`--election-timeout (${election} ms) must be at least 5 times --heartbeat-interval (${heartbeat} ms)`);
+  }
+  const config: ServerConfig = {
+    name,
+    dataDir: get('data-dir') === '' ? `${name}.meridian` : get('data-dir'),
+    listenClientUrls: urls('listen-client-urls', 'listen-client-urls'),
+    advertiseClientUrls: urls('advertise-client-urls', 'listen-client-urls'),
+    listenPeerUrls: urls('listen-peer-urls', 'listen-peer-urls'),
+    initialAdvertisePeerUrls: peerUrls,
+    initialCluster,
+    initialClusterState: state,
+    initialClusterToken: get('initial-cluster-token'),
+    dc: get('dc'),
+    zone: get('zone'),
+    heartbeatIntervalMs: heartbeat,
+    electionTimeoutMs: election,
+    snapshotCount: Number(get('snapshot-count')),
+    snapshotCatchUpEntries: Math.min(SNAPSHOT_CATCH_UP_ENTRIES, Number(get('snapshot-count'))),
+    quotaBackendBytes: Number(get('quota-backend-bytes')),
+  };
+  return { config, logLevel: get('log-level') };
+}
+
+export async function runServer(argv: readonly string[]): Promise<number> {
+  const parsed = parseServerConfig(argv);
+  if (parsed === 'help') {
+    console.log(helpText('server', SERVER_FLAGS));
+    return 0;
+  }
+  const logger = pino({ level: parsed.logLevel, base: { member: parsed.config.name } });
+  const log: ServerLog = {
+    info: (msg, f) => logger.info(f ?? {}, msg),
+    warn: (msg, f) => logger.warn(f ?? {}, msg),
+    error: (msg, f) => logger.error(f ?? {}, msg),
+  };
+  let server;
+  try {
+    server = await startServer(parsed.config, log);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') log.error(`Cannot listen: ${e.message}. Another process uses that port; stop it or pass other --listen-*-urls.`);
+    else log.error(`Cannot start: ${e.message}`);
+    return 1;
+  }
+  const stop = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const outcome = await Promise.race([stop, server.failed]);
+  if (outcome instanceof Error) {
+    log.error('member failed; exiting', { err: outcome.message });
+    return 2;
+  }
+  log.info(`received ${outcome}, shutting down`);
+  await server.close();
+  log.info('stopped');
+  return 0;
+}

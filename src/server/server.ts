@@ -1,0 +1,234 @@
+// The member server process: opens the data directory, starts the Member with real clock, disk (WAL + LMDB) and
+// peer transport, serves the etcd v3 API over gRPC, and shuts down in order on request.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { logIndex, nodeId, term, type NodeId } from '../util/branded.js';
+import { Prng } from '../util/prng.js';
+import { encodeConfChange } from '../raft/confchange_codec.js';
+import { ConfChangeType, EntryType, type ConfState, type Entry } from '../raft/types.js';
+import { LmdbBackend } from '../storage/backend/lmdb_backend.js';
+import { NodeFileSystem } from '../storage/node_file_system.js';
+import { startEtcdGrpcServer, type EtcdGrpcServer } from './etcd/grpc_server.js';
+import { DEFAULT_RAFT_SETTINGS, Member, type Bootstrap, type MemberClock } from './node/member.js';
+import { MemberBackend } from './node/member_backend.js';
+import { encodeMemberContext } from './node/membership.js';
+import { PeerTransport } from './transport/peer_transport.js';
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly listenClientUrls: readonly URL[];
+  readonly advertiseClientUrls: readonly URL[];
+  readonly listenPeerUrls: readonly URL[];
+  readonly initialAdvertisePeerUrls: readonly URL[];
+  /** name → peer URLs of every member of the initial cluster. */
+  readonly initialCluster: ReadonlyMap<string, readonly URL[]>;
+  readonly initialClusterState: 'new' | 'existing';
+  readonly initialClusterToken: string;
+  readonly dc: string;
+  readonly zone: string;
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+  readonly snapshotCount: number;
+  readonly snapshotCatchUpEntries: number;
+  readonly quotaBackendBytes: number;
+}
+
+export interface ServerLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RunningServer {
+  readonly member: Member;
+  readonly memberId: NodeId;
+  readonly clusterId: bigint;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  /** Graceful stop: stop serving, persist what was applied, close the files. */
+  close(): Promise<void>;
+  /** Resolves when the member stopped on its own (a fatal error); the process should then exit non-zero. */
+  readonly failed: Promise<Error>;
+}
+
+/** Bits of member and cluster ids: the store represents ids below 2^53. */
+const ID_BITS_MASK = 0xfffffffffffffn;
+
+/** A member's id from its peer URLs and the cluster token, as every member computes it (etcd does likewise). */
+export function memberIdFor(peerUrls: readonly URL[], token: string): NodeId {
+  const id = Number(fnv1a64(`${peerUrls.map((u) => u.origin).sort().join(',')}|${token}`) & ID_BITS_MASK);
+  return nodeId(id === 0 ? 1 : id);
+}
+
+export function clusterIdFor(memberIds: readonly NodeId[], token: string): bigint {
+  const id = fnv1a64(`${[...memberIds].sort((a, b) => a - b).join(',')}|${token}`) & ID_BITS_MASK;
+  return id === 0n ? 1n : id;
+}
+
+function fnv1a64(text: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h;
+}
+
+/** The conf change entries that start a new cluster, identical on every member (their logs must match). */
+export function bootstrapFor(members: readonly { id: NodeId; name: string; peerUrls: readonly URL[] }[]): Bootstrap {
+  const sorted = [...members].sort((a, b) => a.id - b.id);
+  const confState: ConfState = { voters: sorted.map((m) => m.id), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+  const entries: Entry[] = sorted.map((m, i) => ({
+    term: term(1),
+    index: logIndex(i + 1),
+    type: EntryType.ConfChange,
+    data: encodeConfChange({
+      transition: 'auto',
+      changes: [{ type: ConfChangeType.AddNode, nodeId: m.id }],
+      context: encodeMemberContext({ name: m.name, peerUrls: m.peerUrls.map((u) => u.origin), clientUrls: [], dc: '', zone: '' }),
+    }),
+  }));
+  return { confState, entries, hardState: { term: term(1), vote: nodeId(0), commit: logIndex(entries.length) } };
+}
+
+const realClock: MemberClock = {
+  now: () => performance.now(),
+  setTimer: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
+/** How often a member retries publishing its attributes (client URLs, DC) until it succeeds. */
+const PUBLISH_RETRY_MS = 1000;
+
+export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<RunningServer> {
+  const peerUrls = cfg.initialAdvertisePeerUrls;
+  const memberId = memberIdFor(peerUrls, cfg.initialClusterToken);
+  const initial = [...cfg.initialCluster].map(([name, urls]) => ({ id: memberIdFor(urls, cfg.initialClusterToken), name, peerUrls: urls }));
+  const clusterId = clusterIdFor(initial.map((m) => m.id), cfg.initialClusterToken);
+  await mkdir(cfg.dataDir, { recursive: true });
+  const kvBackend = new LmdbBackend({ path: join(cfg.dataDir, 'kv') });
+  const listenPeer = cfg.listenPeerUrls[0];
+  const listenClient = cfg.listenClientUrls[0];
+  if (listenPeer === undefined || listenClient === undefined) throw new Error('Cannot start: a client and a peer listen URL are required');
+
+  let member: Member | null = null;
+  let failWith: (err: Error) => void = () => undefined;
+  const failed = new Promise<Error>((resolve) => {
+    failWith = resolve;
+  });
+  const transport = await PeerTransport.listen({
+    clusterId: Number(clusterId),
+    memberId,
+    host: listenPeer.hostname,
+    port: Number(listenPeer.port),
+    onMessage: (m) => member?.receive(m),
+    onUnreachable: (peer) => member?.reportUnreachable(peer),
+    onSnapshotStatus: (peer, status) => member?.reportSnapshot(peer, status),
+  });
+  const tickMs = cfg.heartbeatIntervalMs;
+  const electionTicks = Math.max(2, Math.round(cfg.electionTimeoutMs / tickMs));
+  const syncPeers = (): void => {
+    if (member === null) return;
+    const wanted = new Map<NodeId, URL>();
+    for (const m of member.membership.list()) {
+      const u = m.peerUrls[0];
+      if (m.id !== memberId && u !== undefined) wanted.set(m.id, new URL(u));
+    }
+    for (const id of transport.peers()) if (!wanted.has(id)) transport.removePeer(id);
+    for (const [id, u] of wanted) if (!transport.peers().includes(id)) transport.addPeer(id, u.hostname, Number(u.port));
+  };
+  member = await Member.open({
+    id: memberId,
+    clusterId: String(clusterId),
+    fs: new NodeFileSystem(),
+    dataDir: join(cfg.dataDir, 'member'),
+    kvBackend,
+    clock: realClock,
+    io: { send: (msgs) => transport.send(msgs), track: (work) => work },
+    prng: new Prng(Number(BigInt(memberId) & 0xffffffffn) ^ Date.now()),
+    raft: { ...DEFAULT_RAFT_SETTINGS, tickMs, heartbeatTicks: 1, electionTicks },
+    bootstrap: cfg.initialClusterState === 'new' ? bootstrapFor(initial) : null,
+    snapshotEveryEntries: cfg.snapshotCount,
+    compactionLagEntries: cfg.snapshotCatchUpEntries,
+    quotaBytes: cfg.quotaBackendBytes,
+    requestTimeoutMs: 5000 + 2 * cfg.electionTimeoutMs,
+    observer: {
+      becameLeader: (t) => log.info('became leader', { term: t }),
+      confChanged: () => syncPeers(),
+      fatal: (err) => {
+        log.error('member stopped', { err: err instanceof Error ? err.message : String(err) });
+        failWith(err instanceof Error ? err : new Error(String(err)));
+      },
+    },
+  });
+  // Peers named on the command line first (a joining member knows no membership yet), then the applied list.
+  for (const m of initial) {
+    const u = m.peerUrls[0];
+    if (m.id !== memberId && u !== undefined) transport.addPeer(m.id, u.hostname, Number(u.port));
+  }
+  syncPeers();
+  const backend = new MemberBackend(member, clusterId, realClock.now, (urls) => memberIdFor(urls.map((u) => new URL(u)), cfg.initialClusterToken));
+  let grpc: EtcdGrpcServer;
+  try {
+    grpc = await startEtcdGrpcServer(backend, { host: listenClient.hostname, port: Number(listenClient.port), driveWatchHub: false });
+  } catch (err) {
+    await member.close();
+    await transport.close();
+    throw err;
+  }
+  const publish = publishAttributes(member, cfg, log);
+  log.info('serving', { member: memberId.toString(16), cluster: clusterId.toString(16), client: grpc.port, peer: transport.port });
+  return {
+    member,
+    memberId,
+    clusterId,
+    clientPort: grpc.port,
+    peerPort: transport.port,
+    failed,
+    close: async () => {
+      publish.stop();
+      backend.close();
+      await grpc.close();
+      await member?.close();
+      await transport.close();
+    },
+  };
+}
+
+/**
+ * Records this member's client URLs, DC and zone in the replicated member list once a leader exists (etcd's
+ * publish): the bootstrap entries carry only what every member knows alike.
+ */
+function publishAttributes(member: Member, cfg: ServerConfig, log: ServerLog): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = (): void => {
+    if (stopped || member.isStopped) return;
+    const me = member.membership.get(member.id);
+    const clientUrls = cfg.advertiseClientUrls.map((u) => u.origin);
+    if (me !== undefined && me.dc === cfg.dc && me.zone === cfg.zone && me.name === cfg.name && me.clientUrls.join() === clientUrls.join()) return;
+    if (me === undefined || member.leaderId() === 0) {
+      timer = setTimeout(attempt, PUBLISH_RETRY_MS);
+      return;
+    }
+    const type = me.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+    member.changeMembership([{ type, nodeId: member.id }], { name: cfg.name, peerUrls: me.peerUrls, clientUrls, dc: cfg.dc, zone: cfg.zone }).then(
+      () => log.info('published member attributes', { clientUrls, dc: cfg.dc }),
+      () => {
+        timer = setTimeout(attempt, PUBLISH_RETRY_MS);
+      },
+    );
+  };
+  timer = setTimeout(attempt, 0);
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  };
+}
