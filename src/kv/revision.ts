@@ -5,6 +5,7 @@ import { assert } from '../util/assert.js';
 import { type LeaseId, leaseId, revision } from '../util/branded.js';
 import { MAX_SUB_REVISION } from './limits.js';
 import type { KeyValue } from './types.js';
+import { varintSize, writeVarint } from './varint.js';
 
 export const REV_KEY_BYTES = 12;
 const RECORD_FORMAT = 1;
@@ -41,23 +42,7 @@ export interface StoredRecord {
   readonly kv: KeyValue;
 }
 
-function varintSize(n: number): number {
-  let s = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    s++;
-  }
-  return s;
-}
 
-function writeVarint(b: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    b[pos++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  b[pos++] = n;
-  return pos;
-}
 
 /**
  * Records are written into large slabs: one small Buffer per put means one ArrayBuffer (or at least one view

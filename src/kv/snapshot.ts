@@ -11,6 +11,7 @@ import type { Revision } from '../util/branded.js';
 import { type Backend, type BackendReadView, TABLES } from '../storage/backend/backend.js';
 import { BadSnapshotError } from './errors.js';
 import { SNAPSHOT_CHUNK_BYTES } from './limits.js';
+import { varintSize, writeVarint } from './varint.js';
 
 const MAGIC = 0x4d4b5653; // "MKVS"
 const FORMAT = 1;
@@ -20,14 +21,6 @@ const RESTORE_BATCH_RECORDS = 10_000;
 /** Meta key present while a restore is in progress. */
 export const RESTORING_KEY = new TextEncoder().encode('restoring');
 
-function varintSize(n: number): number {
-  let s = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    s++;
-  }
-  return s;
-}
 
 class ChunkBuilder {
   private parts: Uint8Array[] = [];
@@ -68,14 +61,6 @@ function frame(table: number, key: Uint8Array, value: Uint8Array): Uint8Array {
   return out;
 }
 
-function writeVarint(b: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    b[pos++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  b[pos++] = n;
-  return pos;
-}
 
 /** A captured state: holds a backend read view until released. */
 export class KvSnapshot {
