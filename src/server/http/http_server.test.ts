@@ -4,8 +4,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import diagnostics_channel from 'node:diagnostics_channel';
 import http from 'node:http';
 import net from 'node:net';
+import { HTTP_CHANNEL_NAME, type HttpEvent } from './diagnostics.js';
 import { HttpErrorCode, HttpListenError } from './errors.js';
 import { startHttpServer, type HttpServerHandle, type HttpServerOptions } from './http_server.js';
 import { HTTP_HEADER_BYTES_MAX, HTTP_URL_BYTES_MAX } from './limits.js';
@@ -243,6 +245,41 @@ test('garbage, bad headers and unparsable targets get 400 and the server still a
     assert.match(badTarget.text, /ERR_HTTP_BAD_REQUEST/);
     await assertStillServes(server.port);
   }));
+
+test('pipelined requests, CONNECT, Upgrade and Expect are answered or refused without harm', () =>
+  withServer(async ({ server }) => {
+    const host = 'Host: x\r\n';
+    const pipelined = await rawExchange(server.port,
+      `GET /version HTTP/1.1\r\n${host}\r\nGET /health HTTP/1.1\r\n${host}\r\nGET /nope HTTP/1.1\r\n${host}Connection: close\r\n\r\n`);
+    assert.deepEqual(pipelined.text.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 404'], 'answers in order');
+    assert.ok((await rawExchange(server.port, `CONNECT 127.0.0.1:1 HTTP/1.1\r\n${host}\r\n`)).closedByServer, 'CONNECT is closed');
+    const upgrade = await rawExchange(server.port, `GET /health HTTP/1.1\r\n${host}Connection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n`);
+    assert.match(upgrade.text, /^HTTP\/1\.1 200 /, 'an upgrade request is served as a plain one');
+    const expect = await rawExchange(server.port, `GET /version HTTP/1.1\r\n${host}Expect: 100-continue\r\nConnection: close\r\n\r\n`);
+    assert.match(expect.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    await assertStillServes(server.port);
+  }));
+
+test('the server reports listening, handler errors and closing on the diagnostics channel', async () => {
+  const events: HttpEvent[] = [];
+  const onEvent = (message: unknown): void => {
+    events.push(message as HttpEvent);
+  };
+  diagnostics_channel.subscribe(HTTP_CHANNEL_NAME, onEvent);
+  try {
+    let port = 0;
+    await withServer(async (f) => {
+      port = f.server.port;
+      f.status = () => Promise.reject(new Error('disk gone'));
+      assert.equal((await request(f.server.port, '/v1/status')).status, 503);
+    });
+    const mine = events.filter((e) => !('port' in e) || e.port === port);
+    assert.deepEqual(mine.map((e) => e.kind), ['listening', 'handler-error', 'closed']);
+    assert.deepEqual(mine[1], { kind: 'handler-error', path: '/v1/status', reason: 'disk gone' });
+  } finally {
+    diagnostics_channel.unsubscribe(HTTP_CHANNEL_NAME, onEvent);
+  }
+});
 
 test('slow-loris: headers that never finish, or a silent connection, are cut after the headers timeout', () =>
   withServer(async ({ server }) => {
