@@ -10,7 +10,7 @@ import net from 'node:net';
 import { HTTP_CHANNEL_NAME, type HttpEvent } from './diagnostics.js';
 import { HttpErrorCode, HttpListenError } from './errors.js';
 import { startHttpServer, type HttpServerHandle, type HttpServerOptions } from './http_server.js';
-import { HTTP_HEADER_BYTES_MAX, HTTP_URL_BYTES_MAX } from './limits.js';
+import { HTTP_CONNECTIONS_MAX, HTTP_HEADER_BYTES_MAX, HTTP_REQUESTS_PER_SOCKET_MAX, HTTP_URL_BYTES_MAX } from './limits.js';
 import { createMemberMetrics, ETCD_COMPAT_VERSION, type MemberMetrics } from './metrics.js';
 import type { MemberStatusJson } from './status.js';
 import { fixtureStatus, fixtureStatusNoLeader } from './status_fixture.js';
@@ -86,6 +86,15 @@ function rawExchange(port: number, bytes: string, deadlineMs = DEADLINE_MS): Pro
       resolve({ text: Buffer.concat(chunks).toString('latin1'), closedByServer: true });
     });
   });
+}
+
+/** Polls check once per event-loop turn (no fixed sleeps) until it holds, failing after DEADLINE_MS. */
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 function jsonOf(reply: Reply): unknown {
@@ -280,6 +289,37 @@ test('the server reports listening, handler errors and closing on the diagnostic
     diagnostics_channel.unsubscribe(HTTP_CHANNEL_NAME, onEvent);
   }
 });
+
+test('one connection serves at most HTTP_REQUESTS_PER_SOCKET_MAX requests, then it is closed', () =>
+  withServer(async ({ server }) => {
+    const one = 'GET /version HTTP/1.1\r\nHost: x\r\n\r\n';
+    const { text, closedByServer } = await rawExchange(server.port, one.repeat(HTTP_REQUESTS_PER_SOCKET_MAX + 1));
+    const statuses = text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    assert.equal(statuses.filter((s) => s === 'HTTP/1.1 200').length, HTTP_REQUESTS_PER_SOCKET_MAX);
+    assert.ok(statuses.length <= HTTP_REQUESTS_PER_SOCKET_MAX + 1 && statuses.slice(HTTP_REQUESTS_PER_SOCKET_MAX).every((s) => s === 'HTTP/1.1 503'));
+    // Node answers the extra pipelined request 503 and leaves the socket to the keep-alive timeout.
+    assert.ok(closedByServer);
+    await assertStillServes(server.port);
+  }, { tuning: { keepAliveTimeoutMs: 100, connectionsCheckIntervalMs: 50 } }));
+
+test('connections beyond HTTP_CONNECTIONS_MAX are dropped; the server answers once they close', () =>
+  withServer(async ({ server }) => {
+    const sockets: net.Socket[] = [];
+    try {
+      const connect = (): Promise<net.Socket> => new Promise((resolve, reject) => {
+        const s = net.connect({ host: HOST, port: server.port }, () => resolve(s));
+        s.on('error', reject);
+        sockets.push(s);
+      });
+      for (let i = 0; i < HTTP_CONNECTIONS_MAX; i++) await connect();
+      // The one over the limit: the server accepts and at once closes it, answering nothing.
+      const over = await rawExchange(server.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.deepEqual(over, { text: '', closedByServer: true });
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await waitFor('the server to answer again', async () => (await request(server.port, '/health').catch(() => null))?.status === 200);
+  }));
 
 test('slow-loris: headers that never finish, or a silent connection, are cut after the headers timeout', () =>
   withServer(async ({ server }) => {
