@@ -14,6 +14,7 @@ export const SERVER_FLAGS: FlagSpecs = {
   'initial-cluster': { kind: 'string', default: '', help: 'name=peerURL,... of the initial members (default: just this one)' },
   'initial-cluster-state': { kind: 'string', default: 'new', help: "'new' to start a cluster, 'existing' to join one" },
   'initial-cluster-token': { kind: 'string', default: 'meridian-cluster', help: 'cluster token: members and ids derive from it' },
+  'listen-metrics-urls': { kind: 'urls', default: '', help: 'where to serve /health, /metrics, /version, /v1/status (default: client port + 2)' },
   'dc': { kind: 'string', default: '', help: 'data center this member runs in' },
   'zone': { kind: 'string', default: '', help: 'zone within the data center' },
   'heartbeat-interval': { kind: 'duration-ms', default: '100', help: 'heartbeat interval in ms' },
@@ -73,6 +74,7 @@ export function parseServerConfig(argv: readonly string[]): { config: ServerConf
     snapshotCount: Number(get('snapshot-count')),
     snapshotCatchUpEntries: Math.min(SNAPSHOT_CATCH_UP_ENTRIES, Number(get('snapshot-count'))),
     quotaBackendBytes: Number(get('quota-backend-bytes')),
+    listenMetricsUrls: metricsUrls(get('listen-metrics-urls'), urls('listen-client-urls', 'listen-client-urls')),
   };
   return { config, logLevel: get('log-level') };
 }
@@ -111,4 +113,12 @@ export async function runServer(argv: readonly string[]): Promise<number> {
   await server.close();
   log.info('stopped');
   return 0;
+}
+
+/** etcd serves these on its client port; gRPC here owns that port, so the default is the client port + 2 (2381). */
+function metricsUrls(flag: string, clientUrls: readonly URL[]): URL[] {
+  if (flag !== '') return splitList(flag).map((u) => parseUrl('listen-metrics-urls', u));
+  const client = clientUrls[0];
+  if (client === undefined) return [];
+  return [new URL(`http://${client.hostname}:${Number(client.port) + 2}`)];
 }

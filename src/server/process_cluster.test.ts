@@ -62,6 +62,19 @@ test('a three-member cluster of real processes serves etcdctl and etcd3, and sur
     assert.equal(await etcdctl(all, 'get', 'greeting'), 'greeting\nhello\n');
     const members = await etcdctl(all, 'member', 'list');
     assert.equal(members.trim().split('\n').length, 3, members);
+    // Every member serves /health, /metrics and its JSON status over HTTP (client port + 2).
+    const first = c.members[0] as ProcessMember;
+    // (A member learns of the leader from its first heartbeat: wait for that.)
+    const health = await until('a healthy member', async () => {
+      const r = await fetch(`http://127.0.0.1:${first.clientPort + 2}/health`);
+      return r.status === 200 ? r : undefined;
+    }, c);
+    assert.deepEqual(await health.json(), { health: 'true', reason: '' });
+    const metrics = await (await fetch(`http://127.0.0.1:${first.clientPort + 2}/metrics`)).text();
+    assert.match(metrics, /etcd_server_has_leader 1/);
+    const status = (await (await fetch(`http://127.0.0.1:${first.clientPort + 2}/v1/status`)).json()) as { members: unknown[]; hasLeader: boolean };
+    assert.equal(status.members.length, 3);
+    assert.equal(status.hasLeader, true);
     // A lease kept alive through a follower is forwarded to the leader.
     const leader = await until('a leader', () => leaderOf(c), c);
     const follower = c.members.find((m) => m !== leader && m.process !== null) as ProcessMember;

@@ -34,6 +34,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A free port p whose p + 2 is free as well (a member's client and HTTP ports). */
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = await freePort();
+    if (await isFree(p + 2)) return p;
+  }
+  throw new Error('no free pair of ports found on 127.0.0.1');
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
 export class ProcessCluster {
   readonly members: ProcessMember[] = [];
   readonly baseDir: string;
@@ -46,7 +63,8 @@ export class ProcessCluster {
   static async start(size: number, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
     const c = new ProcessCluster(mkdtempSync(join(tmpdir(), 'meridian-cluster-')));
     const ports: { client: number; peer: number }[] = [];
-    for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
+    // The HTTP endpoints listen on the client port + 2: pick client ports whose +2 is free too.
+    for (let i = 0; i < size; i++) ports.push({ client: await freePortPair(), peer: await freePort() });
     const initial = ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p.peer}`).join(',');
     for (const [i, p] of ports.entries()) {
       const name = `m${i + 1}`;

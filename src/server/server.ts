@@ -12,7 +12,10 @@ import { LmdbBackend } from '../storage/backend/lmdb_backend.js';
 import { NodeFileSystem } from '../storage/node_file_system.js';
 import { startEtcdGrpcServer, type EtcdGrpcServer } from './etcd/grpc_server.js';
 import { DEFAULT_RAFT_SETTINGS, Member, type Bootstrap, type MemberClock } from './node/member.js';
-import { MemberBackend } from './node/member_backend.js';
+import { createMemberMetrics } from './http/metrics.js';
+import { startHttpServer } from './http/http_server.js';
+import { ETCD_API_VERSION, MemberBackend } from './node/member_backend.js';
+import { memberStatusJson, updateGauges } from './status_json.js';
 import { encodeMemberContext } from './node/membership.js';
 import { PeerTransport } from './transport/peer_transport.js';
 
@@ -34,6 +37,8 @@ export interface ServerConfig {
   readonly snapshotCount: number;
   readonly snapshotCatchUpEntries: number;
   readonly quotaBackendBytes: number;
+  /** Where to serve /health, /metrics, /version and /v1/status (etcd's --listen-metrics-urls). */
+  readonly listenMetricsUrls: readonly URL[];
 }
 
 export interface ServerLog {
@@ -48,6 +53,7 @@ export interface RunningServer {
   readonly clusterId: bigint;
   readonly clientPort: number;
   readonly peerPort: number;
+  readonly httpPort: number | null;
   /** Graceful stop: stop serving, persist what was applied, close the files. */
   close(): Promise<void>;
   /** Resolves when the member stopped on its own (a fatal error); the process should then exit non-zero. */
@@ -101,6 +107,11 @@ const realClock: MemberClock = {
     return () => clearTimeout(t);
   },
 };
+
+/** Meridian's own version, reported at /version. */
+export const MERIDIAN_VERSION = '0.1.0';
+/** How often the metrics gauges are refreshed from the member's state. */
+const GAUGE_REFRESH_MS = 1000;
 
 /** How often a member retries publishing its attributes (client URLs, DC) until it succeeds. */
 const PUBLISH_RETRY_MS = 1000;
@@ -182,17 +193,33 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     throw err;
   }
   const publish = publishAttributes(member, cfg, log);
-  log.info('serving', { member: memberId.toString(16), cluster: clusterId.toString(16), client: grpc.port, peer: transport.port });
+  const m = member;
+  const metrics = createMemberMetrics({ member: { id: memberId, name: cfg.name, dc: cfg.dc, zone: cfg.zone }, etcdVersion: ETCD_API_VERSION });
+  const gauges = setInterval(() => updateGauges(metrics, m, transport), GAUGE_REFRESH_MS);
+  gauges.unref();
+  const listenMetrics = cfg.listenMetricsUrls[0];
+  const http = listenMetrics === undefined ? null : await startHttpServer({
+    host: listenMetrics.hostname,
+    port: Number(listenMetrics.port),
+    status: () => memberStatusJson(m, clusterId, transport),
+    metrics,
+    version: MERIDIAN_VERSION,
+    etcdVersion: ETCD_API_VERSION,
+  });
+  log.info('serving', { member: memberId.toString(16), cluster: clusterId.toString(16), client: grpc.port, peer: transport.port, http: http?.port ?? null });
   return {
     member,
     memberId,
     clusterId,
     clientPort: grpc.port,
     peerPort: transport.port,
+    httpPort: http?.port ?? null,
     failed,
     close: async () => {
       publish.stop();
+      clearInterval(gauges);
       backend.close();
+      await http?.close();
       await grpc.close();
       await member?.close();
       await transport.close();
