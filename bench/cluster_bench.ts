@@ -169,6 +169,10 @@ function serverVersion(endpoint: string): Promise<string> {
   }).finally(() => client.close());
 }
 
+function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(' ');
+}
+
 async function measureRow(load: EtcdLoad, cluster: LocalCluster, row: BenchRow, measureSeconds: number): Promise<SideRow> {
   const pgids = cluster.pgids;
   resetPeakRss(pgids);
@@ -203,26 +207,25 @@ async function runSide(command: ClusterCommand, rows: readonly BenchRow[], measu
     const peakPerRow = resetPeakRss(cluster.pgids);
     console.log(`${command.side}: ${version} ready in ${((performance.now() - startedAt) / 1000).toFixed(1)} s at ${cluster.endpoints.join(', ')}`);
     const load = new EtcdLoad(cluster.endpoints);
-    let prefilled = false;
+    // Writing every key first is also the side's warm-up: first-write costs (WAL and database files growing,
+    // JIT, GC sizing) land here instead of in the first row, and puts then overwrite existing keys.
+    const t0 = performance.now();
+    const p = await load.prefill();
+    console.log(`${command.side}: wrote all ${KEY_COUNT} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s (unmeasured warm-up; errors: ${formatErrors(p.errors)}); load average ${loadAverage()}`);
     for (const row of rows) {
-      if (row.kind !== 'put' && !prefilled) {
-        const t0 = performance.now();
-        const p = await load.prefill();
-        console.log(`${command.side}: wrote all ${KEY_COUNT} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s (errors: ${formatErrors(p.errors)})`);
-        prefilled = true;
-      }
       const r = await measureRow(load, cluster, row, measureSeconds);
       out.set(row.name, r);
-      console.log(`${command.side}: ${row.name.padEnd(9)} ${Math.round(r.load.opsPerSecond).toLocaleString('en-US').padStart(7)} ops/s  p99 ${r.load.p99Ms.toFixed(2)} ms  errors ${r.load.errorCount}`);
+      console.log(`${command.side}: ${row.name.padEnd(9)} ${Math.round(r.load.opsPerSecond).toLocaleString('en-US').padStart(7)} ops/s  p99 ${r.load.p99Ms.toFixed(2)} ms  errors ${r.load.errorCount}  (load average ${loadAverage()})`);
       const exited = cluster.exitedMembers();
       if (exited.length > 0) throw new Error(`${command.side} member(s) ${exited.join(', ')} exited during ${row.name}; logs:\n${cluster.logTails()}`);
       await new Promise((resolve) => setTimeout(resolve, ROW_PAUSE_MS));
     }
     return { rows: out, note: `${version}${peakPerRow ? '' : '; peak memory is since start (clear_refs refused)'}` };
   } finally {
-    console.log(`${command.side}: stopping`);
+    const stopAt = performance.now();
     await cluster.stop();
     activeClusters.delete(cluster);
+    console.log(`${command.side}: stopped in ${((performance.now() - stopAt) / 1000).toFixed(1)} s`);
   }
 }
 
@@ -243,7 +246,7 @@ async function main(): Promise<number> {
   registerTempDir(root);
   console.log(`Meridian vs etcd, 3 members each on 127.0.0.1, one after the other. ${VALUE_BYTES}-byte values, keys uniform over ${KEY_COUNT.toLocaleString('en-US')}.`);
   console.log(`Rows: ${options.rows.map((r) => r.name).join(', ')}; ${options.measureSeconds} s measured per row after up to ${WARMUP_SECONDS} s warm-up.`);
-  console.log(`Machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (shared and noisy: only the ratios within one run count).`);
+  console.log(`Machine: ${cpus().length} CPUs, load average ${loadAverage()} (shared and noisy: only the ratios within one run count).`);
   console.log('CPU s = CPU seconds of the 3 members in the window; peak MB = sum of the members\' VmHWM in the row; gen CPU s = this load generator.');
 
   const results = new Map<Side, Map<string, SideRow>>();

@@ -260,7 +260,7 @@ export class LocalCluster {
       for (;;) {
         const dead = this.members.find((m) => m.exitStatus !== undefined);
         if (dead !== undefined) {
-          throw new ClusterStartError(`${this.command.side} member ${dead.name} exited (${dead.exitStatus}) before the cluster was ready; its log ${dead.logPath} ends:\n${tail(dead.logPath, LOG_TAIL_LINES)}`);
+          throw new ClusterStartError(`${this.command.side} member ${dead.name} exited (${dead.exitStatus}) before the cluster was ready; its log (${dead.name}.log) ended:\n${tail(dead.logPath, LOG_TAIL_LINES)}`);
         }
         const probes = await Promise.all(clients.map((c, i) => new Promise<boolean>((resolve) => {
           c.makeUnaryRequest(range.path, range.requestSerialize, range.responseDeserialize, { key: Buffer.from('bench/ready') },
@@ -272,7 +272,7 @@ export class LocalCluster {
         if (probes.every(Boolean)) return;
         if (Date.now() >= readyAt) {
           const detail = [...lastError].map(([n, e]) => `${n}: ${e}`).join('; ');
-          const logs = this.members.map((m) => `--- ${m.logPath}\n${tail(m.logPath, LOG_TAIL_LINES)}`).join('\n');
+          const logs = this.logTails();
           throw new ClusterStartError(`${this.command.side} cluster not ready after ${READY_TIMEOUT_MS} ms (a linearizable range on every member; last errors: ${detail}). Member logs:\n${logs}`);
         }
         await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
@@ -284,7 +284,7 @@ export class LocalCluster {
 
   /** Tail of every member's log (for a failed row). */
   logTails(lines = LOG_TAIL_LINES): string {
-    return this.members.map((m) => `--- ${m.logPath}${m.exitStatus === undefined ? '' : ` (exited: ${m.exitStatus})`}\n${tail(m.logPath, lines)}`).join('\n');
+    return this.members.map((m) => `--- ${m.name}.log${m.exitStatus === undefined ? '' : ` (exited: ${m.exitStatus})`}\n${tail(m.logPath, lines)}`).join('\n');
   }
 
   /** Names of members that exited, with how. */

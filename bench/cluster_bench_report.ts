@@ -115,7 +115,7 @@ function rowNotes(row: RowSpec, side: Side, r: SideRow): string[] {
 
 export function printTables(rows: readonly RowSpec[], results: Results): void {
   for (const kind of ['put', 'range', 'txn'] as const) {
-    const ofKind = rows.filter((r) => r.kind === kind);
+    const ofKind = rows.filter((r) => r.kind === kind && SIDES.some((side) => results.get(side)?.has(r.name) === true));
     if (ofKind.length === 0) continue;
     console.log(`\n== ${KIND_TITLES[kind]} ==`);
     console.log(line(COLUMNS.map((c) => c.title)));
@@ -146,6 +146,7 @@ export function printSummary(rows: readonly RowSpec[], results: Results, status:
   }
   const e = results.get('etcd');
   const m = results.get('meridian');
+  if (e === undefined && m === undefined) return;
   console.log(`${'row'.padEnd(10)} ${'label'.padEnd(34)} ${'etcd ops/s'.padStart(10)} ${'Meridian ops/s'.padStart(14)} ${'ops/s M/E'.padStart(9)} ${'p99 M/E'.padStart(8)} ${'CPU/op M/E'.padStart(10)} ${'peak M/E'.padStart(8)}`);
   const throughputRatios: number[] = [];
   for (const row of rows) {
@@ -169,6 +170,6 @@ export function printSummary(rows: readonly RowSpec[], results: Results, status:
   if (throughputRatios.length > 0) {
     console.log(`Meridian/etcd throughput, geometric mean over ${throughputRatios.length} rows: ${geometricMean(throughputRatios).toFixed(2)}x (above 1 is faster; for latency, CPU and memory below 1 is better)`);
   } else {
-    console.log('No ratios: only one side ran. The machine is shared and noisy; only ratios within one run count.');
+    console.log('No ratios: only one side has figures. The machine is shared and noisy; only ratios within one run count.');
   }
 }

@@ -19,7 +19,7 @@ export const REQUEST_DEADLINE_MS = 10_000;
 export const ERROR_BACKOFF_MS = 20;
 /** How long a row may take to drain its in-flight requests after the window closes. */
 export const DRAIN_TIMEOUT_MS = REQUEST_DEADLINE_MS + 2_000;
-/** Clients used to write every key once before range and txn rows (not measured). */
+/** Clients used to write every key once before the rows (not measured). */
 export const PREFILL_CLIENTS = 64;
 /** Bound of the prefill (10,000 puts); a cluster slower than ~100 puts/s fails it. */
 export const PREFILL_TIMEOUT_MS = 100_000;
