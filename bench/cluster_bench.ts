@@ -1,6 +1,6 @@
 // `npm run bench`: one etcd v3 workload against a 3-member etcd cluster, then a 3-member Meridian cluster, on
 // loopback in one run; throughput, p50/p90/p99, CPU and peak memory of each side and the Meridian/etcd ratios.
-// Flags: --only etcd|meridian   --rows put64,range,...   --seconds N   (see USAGE)
+// Run: npm run bench [-- --only etcd|meridian] [--rows put64,range,...] [--seconds N]   (see USAGE)
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
