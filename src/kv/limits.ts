@@ -40,7 +40,7 @@ export const QUOTA_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
 export const QUOTA_BYTES_MAX = 8 * 1024 * 1024 * 1024;
 
 /** The backend commits (one durable LMDB transaction) once this many writes are buffered. */
-export const BACKEND_BATCH_OPS_DEFAULT = 20_000;
+export const BACKEND_BATCH_OPS_DEFAULT = 2_000;
 
 /** Recent revisions kept in memory so watchers that fell slightly behind replay without touching the backend. */
 export const RECENT_CHANGES_REVISIONS = 2048;
