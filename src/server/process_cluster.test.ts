@@ -119,3 +119,61 @@ test('a three-member cluster of real processes serves etcdctl and etcd3, and sur
     await c.destroy();
   }
 });
+
+test('membership with real processes: add a learner, it catches up and is promoted, move the leader, remove a member, while a client writes', { timeout: 120_000 }, async () => {
+  const c = await ProcessCluster.start(3);
+  try {
+    await until('a leader', () => leaderOf(c), c);
+    const all = c.endpoints();
+    const client = new Etcd3({ hosts: all.map((e) => `http://${e}`), dialTimeout: 2000 });
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      for (let i = 0; writing && i < 100_000; i++) {
+        try {
+          await client.put(`m${i}`).value(String(i));
+          writes++;
+        } catch {
+          // leadership moves under this client; the outcome of a failed put is unknown
+        }
+      }
+    })();
+    // MemberAdd as a learner, then start the new member: it joins from the existing members' log.
+    const joiner = await c.prepareJoiner('m4');
+    const added = await etcdctl(all, 'member', 'add', 'm4', `--peer-urls=http://127.0.0.1:${joiner.peerPort}`, '--learner');
+    assert.match(added, /Member\s+[0-9a-f]+ added to cluster/);
+    c.launch(joiner);
+    const learnerId = (await until('the learner in the member list', async () => {
+      const line = (await etcdctl(all, 'member', 'list')).split('\n').find((l) => l.includes(`:${joiner.peerPort}`));
+      return line?.split(',')[0];
+    }, c)) as string;
+    // A learner serves reads from its own state: wait until it has caught up with what was written.
+    await until('the learner to catch up', async () => {
+      const out = await etcdctl([`127.0.0.1:${joiner.clientPort}`], 'get', 'm0', '--consistency=s');
+      return out.includes('m0') ? true : undefined;
+    }, c);
+    await until('the learner promoted', async () => {
+      const out = await etcdctl(all, 'member', 'promote', learnerId);
+      return out.includes('promoted') ? true : undefined;
+    }, c);
+    assert.match(await etcdctl(all, 'member', 'list'), new RegExp(`${learnerId}, started, m4, .*, false`));
+    // Move the leader to the new member, then remove one of the original members.
+    const leader = await until('a leader', () => leaderOf(c), c);
+    await until('leadership moved to m4', async () => {
+      await etcdctl([`127.0.0.1:${leader.clientPort}`], 'move-leader', learnerId);
+      return (await leaderOf(c)) === joiner ? true : undefined;
+    }, c);
+    const victim = c.members.find((m) => m !== joiner && m.process !== null) as ProcessMember;
+    const victimId = (await etcdctl(all, 'member', 'list')).split('\n').find((l) => l.includes(`:${victim.peerPort}`))?.split(',')[0] as string;
+    assert.match(await etcdctl([`127.0.0.1:${joiner.clientPort}`], 'member', 'remove', victimId), /removed from cluster/);
+    await c.kill9(victim);
+    const before = writes;
+    await until('writes after the changes', async () => (writes >= before + 20 ? true : undefined), c);
+    writing = false;
+    await writer;
+    client.close();
+    assert.equal((await etcdctl([`127.0.0.1:${joiner.clientPort}`], 'member', 'list')).trim().split('\n').length, 3);
+  } finally {
+    await c.destroy();
+  }
+});

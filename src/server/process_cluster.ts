@@ -81,6 +81,26 @@ export class ProcessCluster {
     return c;
   }
 
+  /**
+   * Prepares (without starting) a member that joins the running cluster (`--initial-cluster-state existing`);
+   * add it with MemberAdd first, then launch() it.
+   */
+  async prepareJoiner(name: string): Promise<ProcessMember> {
+    const client = await freePortPair();
+    const peer = await freePort();
+    const all = [...this.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`), `${name}=http://127.0.0.1:${peer}`].join(',');
+    const dataDir = join(this.baseDir, name);
+    const args = [
+      MAIN, 'server', '--name', name, '--data-dir', dataDir,
+      '--listen-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', all, '--initial-cluster-state', 'existing', '--initial-cluster-token', 'process-cluster',
+      '--log-level', 'warn', '--heartbeat-interval', '50', '--election-timeout', '500',
+    ];
+    const m: ProcessMember = { name, clientPort: client, peerPort: peer, dataDir, args, process: null, output: '' };
+    this.members.push(m);
+    return m;
+  }
+
   endpoints(): string[] {
     return this.members.filter((m) => m.process !== null).map((m) => `127.0.0.1:${m.clientPort}`);
   }

@@ -17,6 +17,7 @@ import { startHttpServer } from './http/http_server.js';
 import { ETCD_API_VERSION, MemberBackend } from './node/member_backend.js';
 import { memberStatusJson, updateGauges } from './status_json.js';
 import { encodeMemberContext } from './node/membership.js';
+import { transportChannel, type TransportEvent } from './transport/diagnostics.js';
 import { PeerTransport } from './transport/peer_transport.js';
 
 export interface ServerConfig {
@@ -69,8 +70,12 @@ export function memberIdFor(peerUrls: readonly URL[], token: string): NodeId {
   return nodeId(id === 0 ? 1 : id);
 }
 
-export function clusterIdFor(memberIds: readonly NodeId[], token: string): bigint {
-  const id = fnv1a64(`${[...memberIds].sort((a, b) => a - b).join(',')}|${token}`) & ID_BITS_MASK;
+/**
+ * The cluster's id, from its token alone: a member joining later (`--initial-cluster-state existing`) computes
+ * the same id as the founders, with no call to them. The token must be unique per cluster (etcd's advice too).
+ */
+export function clusterIdFor(token: string): bigint {
+  const id = fnv1a64(`cluster|${token}`) & ID_BITS_MASK;
   return id === 0n ? 1n : id;
 }
 
@@ -120,7 +125,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
   const peerUrls = cfg.initialAdvertisePeerUrls;
   const memberId = memberIdFor(peerUrls, cfg.initialClusterToken);
   const initial = [...cfg.initialCluster].map(([name, urls]) => ({ id: memberIdFor(urls, cfg.initialClusterToken), name, peerUrls: urls }));
-  const clusterId = clusterIdFor(initial.map((m) => m.id), cfg.initialClusterToken);
+  const clusterId = clusterIdFor(cfg.initialClusterToken);
   await mkdir(cfg.dataDir, { recursive: true });
   const kvBackend = new LmdbBackend({ path: join(cfg.dataDir, 'kv') });
   const listenPeer = cfg.listenPeerUrls[0];
@@ -141,10 +146,12 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     onUnreachable: (peer) => member?.reportUnreachable(peer),
     onSnapshotStatus: (peer, status) => member?.reportSnapshot(peer, status),
   });
+  const unsubscribeTransport = logTransportEvents(memberId, log);
   const tickMs = cfg.heartbeatIntervalMs;
   const electionTicks = Math.max(2, Math.round(cfg.electionTimeoutMs / tickMs));
   const syncPeers = (): void => {
-    if (member === null) return;
+    // A joining member knows no membership until the leader's log reaches it: keep the command line's peers.
+    if (member === null || member.membership.list().length === 0) return;
     const wanted = new Map<NodeId, URL>();
     for (const m of member.membership.list()) {
       const u = m.peerUrls[0];
@@ -223,8 +230,23 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
       await grpc.close();
       await member?.close();
       await transport.close();
+      unsubscribeTransport();
     },
   };
+}
+
+/** Connection trouble between members goes to the log; the routine events (rtt, drops) only to metrics. */
+function logTransportEvents(memberId: NodeId, log: ServerLog): () => void {
+  const onEvent = (message: unknown): void => {
+    const e = message as TransportEvent;
+    if (e.member !== memberId) return;
+    if (e.kind === 'refused') log.warn('peer connection refused', { peer: e.peer?.toString(16) ?? null, reason: e.reason });
+    else if (e.kind === 'frame-error') log.warn('bad frame from a peer', { peer: e.peer?.toString(16) ?? null, reason: e.reason });
+    else if (e.kind === 'connected') log.info('peer connected', { peer: e.peer.toString(16), direction: e.direction });
+    else if (e.kind === 'disconnected') log.info('peer disconnected', { peer: e.peer.toString(16), reason: e.reason });
+  };
+  transportChannel.subscribe(onEvent);
+  return () => transportChannel.unsubscribe(onEvent);
 }
 
 /**
