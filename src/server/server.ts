@@ -147,6 +147,11 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     onSnapshotStatus: (peer, status) => member?.reportSnapshot(peer, status),
   });
   const unsubscribeTransport = logTransportEvents(memberId, log);
+  // Peers named on the command line, at once (so their first dials are not refused), then the applied list.
+  for (const m of initial) {
+    const u = m.peerUrls[0];
+    if (m.id !== memberId && u !== undefined) transport.addPeer(m.id, u.hostname, Number(u.port));
+  }
   const tickMs = cfg.heartbeatIntervalMs;
   const electionTicks = Math.max(2, Math.round(cfg.electionTimeoutMs / tickMs));
   const syncPeers = (): void => {
@@ -157,7 +162,8 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
       const u = m.peerUrls[0];
       if (m.id !== memberId && u !== undefined) wanted.set(m.id, new URL(u));
     }
-    for (const id of transport.peers()) if (!wanted.has(id)) transport.removePeer(id);
+    // Only a member a conf change removed loses its connection: while the log replays, members appear one by one.
+    for (const id of transport.peers()) if (!wanted.has(id) && member.membership.wasRemoved(id)) transport.removePeer(id);
     for (const [id, u] of wanted) if (!transport.peers().includes(id)) transport.addPeer(id, u.hostname, Number(u.port));
   };
   member = await Member.open({
@@ -184,11 +190,6 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
       },
     },
   });
-  // Peers named on the command line first (a joining member knows no membership yet), then the applied list.
-  for (const m of initial) {
-    const u = m.peerUrls[0];
-    if (m.id !== memberId && u !== undefined) transport.addPeer(m.id, u.hostname, Number(u.port));
-  }
   syncPeers();
   const backend = new MemberBackend(member, clusterId, realClock.now, (urls) => memberIdFor(urls.map((u) => new URL(u)), cfg.initialClusterToken));
   let grpc: EtcdGrpcServer;

@@ -57,6 +57,8 @@ function defaultAttributes(id: NodeId): MemberAttributes {
 
 export class Membership {
   private readonly byId = new Map<NodeId, MemberInfo>();
+  /** Members a RemoveNode took out (and not added back): their connections can go. */
+  private readonly removedIds = new Set<NodeId>();
 
   /** Applies a committed conf change; `cs` is the configuration after it. */
   apply(cc: ConfChange, cs: ConfState): void {
@@ -64,8 +66,10 @@ export class Membership {
     for (const c of cc.changes) {
       if (c.type === ConfChangeType.RemoveNode) {
         this.byId.delete(c.nodeId);
+        this.removedIds.add(c.nodeId);
         continue;
       }
+      this.removedIds.delete(c.nodeId);
       const existing = this.byId.get(c.nodeId);
       // A promotion carries no new attributes: keep what the member was added with.
       const attrs = existing !== undefined && cc.context.byteLength === 0 ? existing : decodeMemberContext(cc.context, c.nodeId);
@@ -82,6 +86,11 @@ export class Membership {
   restore(members: readonly MemberInfo[]): void {
     this.byId.clear();
     for (const m of members) this.byId.set(m.id, m);
+  }
+
+  /** Whether a conf change removed this member (replaying the log adds members one at a time: absent is not removed). */
+  wasRemoved(id: NodeId): boolean {
+    return this.removedIds.has(id);
   }
 
   get(id: NodeId): MemberInfo | undefined {
