@@ -15,6 +15,7 @@ import { StorageFailedError } from '../storage/errors.js';
 import type { RevisionChanges } from '../kv/types.js';
 import { compare, CompareResult, CompareTarget, deleteRangeRequest, putRequest, rangeRequest, type Command, type CommandResponse } from '../kv/rpc.js';
 import { Member, type Bootstrap, type MemberClock, type MemberObserver as MemberEventObserver, type MemberPoint, type RaftSettings } from '../server/node/member.js';
+import type { KvInput, KvOutput } from './checker/model.js';
 import type { EventQueue } from './event_queue.js';
 import type { SimNetwork } from './network.js';
 
@@ -66,18 +67,10 @@ export interface MemberEnv {
 export const CRASH_POINTS: readonly MemberPoint[] = ['before-persist', 'after-persist', 'after-apply'];
 export type CrashPoint = MemberPoint;
 
-/** A client request as the simulator's clients make it (one key, one operation). */
-export type KvOp =
-  | { readonly kind: 'get' }
-  | { readonly kind: 'put'; readonly value: string }
-  | { readonly kind: 'cas'; readonly expected: string | null; readonly value: string }
-  | { readonly kind: 'delete' };
-
-export type KvResult =
-  | { readonly kind: 'get'; readonly value: string | null; readonly revision: number }
-  | { readonly kind: 'put'; readonly revision: number }
-  | { readonly kind: 'cas'; readonly ok: boolean; readonly revision: number }
-  | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number };
+/** A client request as the simulator's clients make it (one key, one operation): what the checker models. */
+export type KvOp = KvInput;
+/** What the client learns: the checker's output, with the revision the store answered at. */
+export type KvResult = KvOutput;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
