@@ -76,8 +76,10 @@ async function watch(client: Etcd3, key: string, prefix: boolean): Promise<numbe
 async function status(client: Etcd3, hosts: readonly string[]): Promise<number> {
   const members = (await client.cluster.memberList({})).members;
   console.log(`${'ID'.padEnd(16)} ${'NAME'.padEnd(8)} ${'LEARNER'.padEnd(8)} CLIENT URLS`);
-  for (const m of members) console.log(`${m.ID.padEnd(16)} ${m.name.padEnd(8)} ${String(m.isLearner).padEnd(8)} ${m.clientURLs.join(',')}`);
+  // Hex, as etcdctl prints member ids.
+  const hex = (id: string): string => BigInt(id).toString(16);
+  for (const m of members) console.log(`${hex(m.ID).padEnd(16)} ${m.name.padEnd(8)} ${String(m.isLearner).padEnd(8)} ${m.clientURLs.join(',')}`);
   const s = await client.maintenance.status();
-  console.log(`\nanswered by ${hosts[0] ?? ''}: leader ${s.leader}, raft term ${s.raftTerm}, raft index ${s.raftIndex}, db ${s.dbSize} bytes`);
+  console.log(`\nanswered by ${hosts[0] ?? ''}: leader ${hex(s.leader)}, raft term ${s.raftTerm}, raft index ${s.raftIndex}, db ${s.dbSize} bytes`);
   return 0;
 }
