@@ -177,3 +177,42 @@ test('membership with real processes: add a learner, it catches up and is promot
     await c.destroy();
   }
 });
+
+test('a member that was down while the log was compacted catches up by snapshot transfer; junk on the peer port harms nothing', { timeout: 120_000 }, async () => {
+  // Small snapshot counts so a few hundred writes compact the log past what the stopped member has.
+  const c = await ProcessCluster.start(3, ['--snapshot-count', '100']);
+  try {
+    const leader = await until('a leader', () => leaderOf(c), c);
+    const behind = c.members.find((m) => m !== leader) as ProcessMember;
+    await c.kill9(behind);
+    const live = c.endpoints();
+    const client = new Etcd3({ hosts: live.map((e) => `http://${e}`), dialTimeout: 2000 });
+    for (let i = 0; i < 400; i++) await client.put(`s${i}`).value(`v${i}`);
+    // Random bytes and a bogus handshake on a member's peer port: the connection is dropped, the member stays up.
+    const { connect } = await import('node:net');
+    for (const junk of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.alloc(4096, 0xff), Buffer.from([0, 0, 0, 8, 1, 2, 3])]) {
+      await new Promise<void>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: leader.peerPort }, () => s.end(junk));
+        s.on('close', () => resolve());
+        s.on('error', () => resolve());
+        s.setTimeout(5000, () => s.destroy());
+      });
+    }
+    assert.equal(await etcdctl(live, 'put', 'after-junk', 'ok'), 'OK\n');
+    // Restarted with info logs, to see how it caught up.
+    (behind.args as string[])[behind.args.indexOf('warn')] = 'info';
+    c.launch(behind);
+    const own = new Etcd3({ hosts: `http://127.0.0.1:${behind.clientPort}`, dialTimeout: 2000 });
+    try {
+      await until('the restarted member to catch up by snapshot', async () => ((await own.get('after-junk').string()) === 'ok' ? true : undefined), c);
+      assert.equal(await own.get('s0').string(), 'v0', 'state from before the snapshot arrived with it');
+      assert.equal(await own.get('s399').string(), 'v399');
+      assert.match(behind.output, /installed a snapshot from the leader/);
+    } finally {
+      own.close();
+    }
+    client.close();
+  } finally {
+    await c.destroy();
+  }
+});

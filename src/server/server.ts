@@ -184,6 +184,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     observer: {
       becameLeader: (t) => log.info('became leader', { term: t }),
       confChanged: () => syncPeers(),
+      snapshotInstalled: (index) => log.info('installed a snapshot from the leader', { index }),
       fatal: (err) => {
         log.error('member stopped', { err: err instanceof Error ? err.message : String(err) });
         failWith(err instanceof Error ? err : new Error(String(err)));

@@ -54,6 +54,8 @@ export interface MemberObserver {
   /** The leader's commit index advanced; the Ready with the news is about to go out. */
   leaderCommitted?(): void;
   applied?(entry: Entry): void;
+  /** A snapshot from the leader replaced this member's state. */
+  snapshotInstalled?(index: LogIndex): void;
   /** The store applied a revision (what watchers receive). */
   changes?(changes: RevisionChanges): void;
   confChanged?(cs: ConfState, index: LogIndex): void;
@@ -373,7 +375,10 @@ export class Member {
     // 2. what acknowledges the persisted state
     this.opts.io.send(rd.messagesAfterPersist);
     // 3. apply
-    if (rd.snapshot !== null) this.installSnapshot(rd.snapshot.data);
+    if (rd.snapshot !== null) {
+      this.installSnapshot(rd.snapshot.data);
+      this.opts.observer.snapshotInstalled?.(rd.snapshot.metadata.index);
+    }
     for (const e of rd.committedEntries) this.applyEntry(e);
     if (rd.committedEntries.length > 0) {
       this.opts.observer.point?.('after-apply');
