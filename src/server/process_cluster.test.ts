@@ -79,7 +79,8 @@ test('a three-member cluster of real processes serves etcdctl and etcd3, and sur
     const leader = await until('a leader', () => leaderOf(c), c);
     const follower = c.members.find((m) => m !== leader && m.process !== null) as ProcessMember;
     const lease = (await etcdctl(all, 'lease', 'grant', '30')).split(' ')[1] as string;
-    const kept = await etcdctl([`127.0.0.1:${follower.clientPort}`], 'lease', 'keep-alive', '--once', lease);
+    // (The leader's client URL is known once it published its attributes, shortly after the election.)
+    const kept = await until('a keep-alive forwarded to the leader', async () => etcdctl([`127.0.0.1:${follower.clientPort}`], 'lease', 'keep-alive', '--once', lease), c);
     assert.match(kept, /keepalived with TTL\(30\)/);
 
     // Writes while the leader dies: every acknowledged write must survive.
@@ -156,7 +157,9 @@ test('membership with real processes: add a learner, it catches up and is promot
       const out = await etcdctl(all, 'member', 'promote', learnerId);
       return out.includes('promoted') ? true : undefined;
     }, c);
-    assert.match(await etcdctl(all, 'member', 'list'), new RegExp(`${learnerId}, started, m4, .*, false`));
+    // The new member publishes its name and client URLs once it can (etcd's publish), possibly after the promotion.
+    await until('m4 listed as a started voter', async () =>
+      (new RegExp(`${learnerId}, started, m4, .*, false`).test(await etcdctl(all, 'member', 'list')) ? true : undefined), c);
     // Move the leader to the new member, then remove one of the original members.
     const leader = await until('a leader', () => leaderOf(c), c);
     await until('leadership moved to m4', async () => {

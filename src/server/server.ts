@@ -118,6 +118,8 @@ export const MERIDIAN_VERSION = '0.1.0';
 /** How often the metrics gauges are refreshed from the member's state. */
 const GAUGE_REFRESH_MS = 1000;
 
+/** How long one publish attempt waits for its change to apply, in election timeouts. */
+const PUBLISH_WAIT_ELECTIONS = 2;
 /** How often a member retries publishing its attributes (client URLs, DC) until it succeeds. */
 const PUBLISH_RETRY_MS = 1000;
 
@@ -268,10 +270,13 @@ function publishAttributes(member: Member, cfg: ServerConfig, log: ServerLog): {
       return;
     }
     const type = me.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
-    member.changeMembership([{ type, nodeId: member.id }], { name: cfg.name, peerUrls: me.peerUrls, clientUrls, dc: cfg.dc, zone: cfg.zone }).then(
+    // A short wait: when members publish at once, the leader takes one change at a time and replaces the
+    // others with empty entries, which never answer; retrying soon beats waiting out a request timeout.
+    const waitMs = PUBLISH_WAIT_ELECTIONS * cfg.electionTimeoutMs;
+    member.changeMembership([{ type, nodeId: member.id }], { name: cfg.name, peerUrls: me.peerUrls, clientUrls, dc: cfg.dc, zone: cfg.zone }, waitMs).then(
       () => log.info('published member attributes', { clientUrls, dc: cfg.dc }),
       () => {
-        timer = setTimeout(attempt, PUBLISH_RETRY_MS);
+        timer = setTimeout(attempt, PUBLISH_RETRY_MS * Math.random());
       },
     );
   };

@@ -628,7 +628,7 @@ export class Member {
    * (member attributes, JSON) gains a nonce to recognise the entry; a change the leader replaces with an
    * empty entry (another change pending) times out.
    */
-  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>): Promise<ConfState> {
+  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>, timeoutMs = this.opts.requestTimeoutMs): Promise<ConfState> {
     if (this.stopped) return Promise.reject(new MemberStoppedError());
     const nonce = `${this.opts.prng.nextU32().toString(16)}${this.opts.prng.nextU32().toString(16)}`;
     const data = new TextEncoder().encode(JSON.stringify({ ...context, nonce }));
@@ -638,7 +638,7 @@ export class Member {
           reject(new NoLeaderError());
           return;
         }
-        const cancelTimer = this.opts.clock.setTimer(this.opts.requestTimeoutMs, () => {
+        const cancelTimer = this.opts.clock.setTimer(timeoutMs, () => {
           if (this.confWaiters.delete(nonce)) reject(new RequestTimeoutError());
         });
         this.confWaiters.set(nonce, { resolve, reject, cancelTimer });
