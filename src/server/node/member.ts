@@ -16,7 +16,7 @@ import { RaftLog } from '../../storage/raft_log.js';
 import { encodeCommand } from '../../kv/command.js';
 import type { Command, CommandResponse, RangeRequest, RangeResponse } from '../../kv/rpc.js';
 import { LeaseNotFoundError } from '../../kv/errors.js';
-import { KvStateMachine, validateCommand } from '../../kv/state_machine.js';
+import { KvStateMachine, validateCommand, type KvStateMachineOptions } from '../../kv/state_machine.js';
 import type { RevisionChanges, WatchableHistory } from '../../kv/types.js';
 import { WatchHub } from '../../kv/watch_hub.js';
 import { WATCH_PROGRESS_INTERVAL_MS_DEFAULT } from '../../kv/watch_limits.js';
@@ -200,7 +200,7 @@ export class Member {
     }
     const snap = log.snapshot;
     const contents = decodeSnapshotData(snap.data);
-    const kvOptions = { backend: opts.kvBackend, clock: () => opts.clock.now(), ...(opts.quotaBytes === undefined ? {} : { quotaBytes: opts.quotaBytes }) };
+    const kvOptions = kvOptionsFor(opts);
     let kv = KvStateMachine.open(kvOptions);
     // The store is behind the snapshot (a snapshot from the leader was saved but not yet installed): install it.
     if (kv.appliedIndex() < snap.metadata.index) kv = KvStateMachine.restore(kvOptions, contents.kvChunks);
@@ -398,7 +398,7 @@ export class Member {
   private installSnapshot(data: Uint8Array): void {
     const contents = decodeSnapshotData(data);
     this.unsubscribeKv();
-    this.kv = KvStateMachine.restore({ backend: this.opts.kvBackend, clock: () => this.opts.clock.now() }, contents.kvChunks);
+    this.kv = KvStateMachine.restore(kvOptionsFor(this.opts), contents.kvChunks);
     this.subscribeKv();
     this.membership.restore(contents.members);
     this.watchHub.restored();
@@ -661,6 +661,11 @@ export class Member {
 }
 
 
+
+/** The store's options, the same at open and at every snapshot install (the quota must not revert). */
+function kvOptionsFor(opts: MemberOptions): KvStateMachineOptions {
+  return { backend: opts.kvBackend, clock: () => opts.clock.now(), ...(opts.quotaBytes === undefined ? {} : { quotaBytes: opts.quotaBytes }) };
+}
 
 function contextNonce(context: Uint8Array): string | null {
   if (context.byteLength === 0) return null;
