@@ -4,7 +4,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { freePorts } from '../src/server/process_cluster.js';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { etcdMethod } from '../src/server/etcd/proto.js';
@@ -55,31 +55,6 @@ export function registerTempDir(dir: string): void {
 export function removeTempDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   tempDirs.delete(dir);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Ports
-
-/** `count` distinct free loopback ports: all listeners stay open until every port is known. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, LOOPBACK, () => resolve());
-      });
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('Cannot pick a free port: the listener has no TCP address');
-      ports.push(address.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -232,7 +207,8 @@ export class LocalCluster {
 
   /** Starts the members with data dirs and logs under `dir`; resolves once every member serves a linearizable read. */
   static async start(command: ClusterCommand, dir: string): Promise<LocalCluster> {
-    const ports = await freePorts(2 * CLUSTER_SIZE);
+    // A Meridian member also serves HTTP on its client port + 2: keep those free too.
+    const ports = await freePorts(2 * CLUSTER_SIZE, 2);
     const names = Array.from({ length: CLUSTER_SIZE }, (_, i) => `n${i + 1}`);
     const peerPort = (i: number): number => ports[CLUSTER_SIZE + i] ?? 0;
     const initialCluster = names.map((n, i) => `${n}=http://${LOOPBACK}:${peerPort(i)}`).join(',');

@@ -12,9 +12,6 @@ export const MAX_TXN_DEPTH = 16;
 /** Largest range response we build; etcd's gRPC send limit plays this role there. */
 export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
-/** Watchers one watch stream may hold (enforced by the watch hub, named here with the other kv limits). */
-export const MAX_WATCHERS_PER_STREAM = 10_000;
-
 /** Largest lease TTL a client may ask for, in seconds (etcd's MaxLeaseTTL). */
 export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
 

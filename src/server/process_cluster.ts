@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,34 +21,43 @@ export interface ProcessMember {
   output: string;
 }
 
-/** A free loopback port (the kernel picks it; a tiny race remains, acceptable in tests). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** Attempts at a port whose companion (port + offset) is taken, before giving up. */
+const PORT_PICK_ATTEMPTS_MAX = 200;
 
-/** A free port p whose p + 2 is free as well (a member's client and HTTP ports). */
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (await isFree(p + 2)) return p;
-  }
-  throw new Error('no free pair of ports found on 127.0.0.1');
-}
-
-function isFree(port: number): Promise<boolean> {
+function listenOn(port: number): Promise<Server | null> {
   return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    srv.once('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
   });
+}
+
+/**
+ * `count` distinct free loopback ports, each with `port + reserveOffset` free as well when an offset is
+ * given (a member's HTTP port is its client port + 2). Every listener stays open until all are chosen, so
+ * no two picks collide; a small race with other processes remains, acceptable in tests and benchmarks.
+ */
+export async function freePorts(count: number, reserveOffset = 0): Promise<number[]> {
+  const held: Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let attempt = 0; ports.length < count; attempt++) {
+      if (attempt >= PORT_PICK_ATTEMPTS_MAX) throw new Error(`Cannot find ${count} free ports on 127.0.0.1`);
+      const srv = await listenOn(0);
+      const addr = srv?.address();
+      if (srv === null || srv === undefined || typeof addr !== 'object' || addr === null) continue;
+      held.push(srv);
+      if (reserveOffset !== 0) {
+        const companion = await listenOn(addr.port + reserveOffset);
+        if (companion === null) continue;
+        held.push(companion);
+      }
+      ports.push(addr.port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(held.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+  }
 }
 
 export class ProcessCluster {
@@ -62,9 +71,9 @@ export class ProcessCluster {
   /** Starts `size` members as separate processes; resolves once every process is running (not yet a leader). */
   static async start(size: number, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
     const c = new ProcessCluster(mkdtempSync(join(tmpdir(), 'meridian-cluster-')));
-    const ports: { client: number; peer: number }[] = [];
-    // The HTTP endpoints listen on the client port + 2: pick client ports whose +2 is free too.
-    for (let i = 0; i < size; i++) ports.push({ client: await freePortPair(), peer: await freePort() });
+    // The HTTP endpoints listen on the client port + 2: every port picked has its +2 free too.
+    const picked = await freePorts(2 * size, 2);
+    const ports = Array.from({ length: size }, (_, i) => ({ client: picked[2 * i] as number, peer: picked[2 * i + 1] as number }));
     const initial = ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p.peer}`).join(',');
     for (const [i, p] of ports.entries()) {
       const name = `m${i + 1}`;
@@ -86,8 +95,7 @@ export class ProcessCluster {
    * add it with MemberAdd first, then launch() it.
    */
   async prepareJoiner(name: string): Promise<ProcessMember> {
-    const client = await freePortPair();
-    const peer = await freePort();
+    const [client, peer] = (await freePorts(2, 2)) as [number, number];
     const all = [...this.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`), `${name}=http://127.0.0.1:${peer}`].join(',');
     const dataDir = join(this.baseDir, name);
     const args = [

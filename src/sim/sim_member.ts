@@ -357,7 +357,8 @@ export class SimMember {
     let sync = true;
     member.submit(kvCommand(key, op), (err, res) => {
       if (err === null && res !== undefined) done(kvResult(op, res));
-      else if (sync && err !== null && err.name !== 'KvError') refused = true; // dropped before entering the log
+      // An error before submit returns means the command never entered the log.
+      else if (sync) refused = true;
       else done(null);
     });
     sync = false;

@@ -1,46 +1,39 @@
-// The member's own coded errors: `code` names etcd's error (api/v3rpc/rpctypes), the message is etcd's,
-// so the gRPC layer maps them from one table like the store's KvErrors.
+// The member's own errors, named for readability at their throw sites; each is an EtcdServerError, so its
+// code, message and gRPC status come from the one table in ../etcd/errors.ts.
 
-import { MeridianError } from '../../util/errors.js';
-
-export class MemberError extends MeridianError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.name = 'MemberError';
-  }
-}
+import { EtcdServerError } from '../etcd/errors.js';
 
 /** No leader is known (an election is under way or this member is cut off); the client may retry. */
-export class NoLeaderError extends MemberError {
+export class NoLeaderError extends EtcdServerError {
   constructor() {
-    super('ErrNoLeader', 'etcdserver: no leader');
+    super('ErrNoLeader');
   }
 }
 
 /** The request was accepted but its outcome is unknown: it may still be applied later. */
-export class RequestTimeoutError extends MemberError {
+export class RequestTimeoutError extends EtcdServerError {
   constructor() {
-    super('ErrTimeout', 'etcdserver: request timed out');
+    super('ErrTimeout');
   }
 }
 
 /** The request must be served by the leader and this member is not it. */
-export class NotLeaderError extends MemberError {
+export class NotLeaderError extends EtcdServerError {
   constructor() {
-    super('ErrNotLeader', 'etcdserver: not leader');
+    super('ErrNotLeader');
   }
 }
 
 /** The member is shutting down (or has stopped after a failure). */
-export class MemberStoppedError extends MemberError {
+export class MemberStoppedError extends EtcdServerError {
   constructor() {
-    super('ErrStopped', 'etcdserver: server stopped');
+    super('ErrStopped');
   }
 }
 
 /** Too many proposals are waiting; the client should back off. */
-export class TooManyRequestsError extends MemberError {
+export class TooManyRequestsError extends EtcdServerError {
   constructor() {
-    super('ErrTooManyRequests', 'etcdserver: too many requests');
+    super('ErrTooManyRequests');
   }
 }
