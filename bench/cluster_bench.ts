@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { etcdMethod } from '../src/server/etcd/proto.js';
+import { etcdMethod } from '../src/wire/etcd_proto.js';
 import { EtcdLoad, formatErrors, KEY_COUNT, VALUE_BYTES, type Workload } from './etcd_load.js';
 import {
   type ClusterCommand, cpuSeconds, KILL_WAIT_MS, killEverythingNow, LocalCluster, peakRssBytes, registerTempDir,

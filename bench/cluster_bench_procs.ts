@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writ
 import { freePorts } from '../src/server/process_cluster.js';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { etcdMethod } from '../src/server/etcd/proto.js';
+import { etcdMethod } from '../src/wire/etcd_proto.js';
 
 export const CLUSTER_SIZE = 3;
 export const LOOPBACK = '127.0.0.1';

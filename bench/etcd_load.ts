@@ -4,7 +4,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { etcdMethod } from '../src/server/etcd/proto.js';
+import { etcdMethod } from '../src/wire/etcd_proto.js';
 import { Prng } from '../src/util/prng.js';
 
 /** Bytes of every value written. */

@@ -9,10 +9,11 @@ const allowed = {
   raft: ['util'],
   storage: ['util', 'raft'],
   kv: ['util', 'storage'],
-  server: ['util', 'raft', 'storage', 'kv'],
-  client: ['util'],
-  cli: ['util', 'server', 'client'],
-  sim: ['util', 'raft', 'storage', 'kv', 'server', 'client'],
+  wire: ['util'],
+  server: ['util', 'raft', 'storage', 'kv', 'wire'],
+  client: ['util', 'wire'],
+  cli: ['util', 'server', 'client', 'wire'],
+  sim: ['util', 'raft', 'storage', 'kv', 'server', 'client', 'wire'],
   web: [],
 };
 

@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS } from '../../kv/limits.js';
 import { GrpcCode } from './errors.js';
 import { GRPC_OVERHEAD_BYTES } from './limits.js';
-import { etcdMethod } from './proto.js';
+import { etcdMethod } from '../../wire/etcd_proto.js';
 import { bytes, rawBidi, rawClient, rawFailure, rawUnary, startTestServer, StreamRecorder, type TestServer, text, within } from './testing.js';
 
 let server: TestServer;

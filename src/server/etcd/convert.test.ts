@@ -9,7 +9,7 @@ import {
   compareFromPb, headerToPb, INT64_CLAMP, type PbMessage, putRequestFromPb, rangeRequestFromPb, repeatedMessages,
   txnRequestFromPb, watchCreateFromPb,
 } from './convert.js';
-import { etcdMethod } from './proto.js';
+import { etcdMethod } from '../../wire/etcd_proto.js';
 import { checkPeerUrls } from './member.js';
 import { bytes, text } from './testing.js';
 

@@ -11,7 +11,7 @@ import { decodeSnapshotFile } from './snapshot_file.js';
 import type { PbMessage } from './convert.js';
 import { GrpcCode } from './errors.js';
 import { ServingStatus } from './health.js';
-import { etcdMethod } from './proto.js';
+import { etcdMethod } from '../../wire/etcd_proto.js';
 import { bytes, rawBidi, rawClient, rawFailure, rawUnary, startTestServer, StreamRecorder, within } from './testing.js';
 
 test('maintenance: status, alarms, hashes, defragment, move-leader, downgrade', async () => {

@@ -14,7 +14,7 @@ import { leaseService } from './lease.js';
 import { type EtcdGrpcLimits, GRPC_MAX_SEND_MESSAGE_BYTES, resolveEtcdGrpcLimits } from './limits.js';
 import { maintenanceService } from './maintenance.js';
 import { clusterService } from './member.js';
-import { etcdServices, type ServiceKey } from './proto.js';
+import { etcdServices, type ServiceKey } from '../../wire/etcd_proto.js';
 import { serviceError, type ServiceContext } from './rpc_util.js';
 import { WatchHubDriver, watchService } from './watch.js';
 

@@ -10,5 +10,5 @@ export {
 export * from './limits.js';
 export { BadSnapshotFileError, decodeSnapshotFile, SNAPSHOT_FILE_ALIGN_BYTES } from './snapshot_file.js';
 export { WatchHubDriver } from './watch.js';
-export { etcdMethod, etcdServices, PROTO_LOADER_OPTIONS, protoDir, SERVICE_NAMES } from './proto.js';
+export { etcdMethod, etcdServices, PROTO_LOADER_OPTIONS, protoDir, SERVICE_NAMES } from '../../wire/etcd_proto.js';
 export { checkPeerUrls } from './member.js';

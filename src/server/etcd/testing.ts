@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PbMessage } from './convert.js';
 import { type EtcdGrpcServer, startEtcdGrpcServer } from './grpc_server.js';
 import type { EtcdGrpcLimits } from './limits.js';
-import { etcdMethod, type ServiceKey } from './proto.js';
+import { etcdMethod, type ServiceKey } from '../../wire/etcd_proto.js';
 import { SingleNodeBackend, type SingleNodeBackendOptions } from './single_node_backend.js';
 
 /** Default bound of one wait in a test. */

@@ -3,7 +3,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { LeaseId } from '../../util/branded.js';
-import { etcdServices } from '../etcd/proto.js';
+import { etcdServices } from '../../wire/etcd_proto.js';
 import { NoLeaderError, RequestTimeoutError } from './errors.js';
 
 /** How long a forwarded keep-alive may take. */

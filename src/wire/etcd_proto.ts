@@ -1,10 +1,10 @@
-// Loads the etcd v3 API's .proto files (./proto, read from the source tree at run time since tsc does not copy
+// Loads the etcd v3 API's .proto files (./etcd_proto, read from the source tree at run time since tsc does not copy
 // them) with @grpc/proto-loader, and hands out the service definitions for the server and for test clients.
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSync, type MethodDefinition, type Options, type PackageDefinition, type ServiceDefinition } from '@grpc/proto-loader';
-import { assert } from '../../util/assert.js';
+import { assert } from '../util/assert.js';
 
 /**
  * How messages are decoded, as the `etcd3` client does: field names as in the .proto, 64-bit integers as
@@ -37,10 +37,10 @@ export type EtcdServiceDefinitions = { readonly [K in ServiceKey]: ServiceDefini
 
 /**
  * The directory of the .proto files: beside this module when they were copied there, else in the source tree
- * (this module runs from dist/src/server/etcd/, four levels below the repository root).
+ * (this module runs from dist/src/wire/, three levels below the repository root).
  */
 export function protoDir(): string {
-  const candidates = [new URL('./proto/', import.meta.url), new URL('../../../../src/server/etcd/proto/', import.meta.url)];
+  const candidates = [new URL('./etcd_proto/', import.meta.url), new URL('../../../src/wire/etcd_proto/', import.meta.url)];
   for (const url of candidates) {
     const dir = fileURLToPath(url);
     if (existsSync(`${dir}rpc.proto`)) return dir;
