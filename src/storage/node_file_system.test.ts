@@ -44,6 +44,22 @@ test('the real file system does what the interface promises', () =>
     assert.equal(await fs.exists(join(dir, 'd')), false);
   }));
 
+test('a durable write reaches the open file even after it was renamed, and leaves others alone', () =>
+  withTmp(async (dir) => {
+    const fs = new NodeFileSystem();
+    const h = await fs.open(join(dir, 'a.tmp'), 'create');
+    await h.write(new Uint8Array([1, 1, 1, 1]), 0);
+    await fs.rename(join(dir, 'a.tmp'), join(dir, 'a'));
+    // A new file under the old name must not receive the durable write.
+    const other = await fs.open(join(dir, 'a.tmp'), 'create');
+    await h.writeDurable(new Uint8Array([7, 8]), 1);
+    await h.writeDurable(new Uint8Array([9]), 4);
+    await h.close();
+    await other.close();
+    assert.deepEqual([...(await fs.readFile(join(dir, 'a')))], [1, 7, 8, 1, 9]);
+    assert.deepEqual([...(await fs.readFile(join(dir, 'a.tmp')))], []);
+  }));
+
 test('a raft log on the real disk survives close and reopen', () =>
   withTmp(async (dir) => {
     const fs = new NodeFileSystem();

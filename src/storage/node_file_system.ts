@@ -58,21 +58,33 @@ export class NodeFileSystem implements FileSystem {
   }
 }
 
+/** Flags of the second descriptor writeDurable() uses: every pwrite on it returns only once its data is durable. */
+const DSYNC_WRITE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_DSYNC;
+
 class NodeFile implements FileHandle {
+  /**
+   * Opened on first use, beside `fh`: O_DSYNC must not slow the plain writes (snapshot files, headers).
+   * undefined: not tried yet; null: the platform cannot reopen a descriptor (write + fdatasync instead).
+   */
+  private dsync: NodeHandle | null | undefined = undefined;
+
   constructor(
     readonly path: string,
     private readonly fh: NodeHandle,
   ) {}
 
   async write(data: Uint8Array, position: number): Promise<void> {
-    assert(Number.isSafeInteger(position) && position >= 0, `write ${this.path}: bad position ${position}`);
-    let done = 0;
-    // pwrite may write less than asked (signals, quotas); loop until all bytes are written.
-    while (done < data.byteLength) {
-      const { bytesWritten } = await this.fh.write(data, done, data.byteLength - done, position + done);
-      if (bytesWritten <= 0) throw new FsError('EIO', `write ${this.path}: wrote 0 bytes at ${position + done}`);
-      done += bytesWritten;
+    await writeAll(this.fh, this.path, data, position);
+  }
+
+  async writeDurable(data: Uint8Array, position: number): Promise<void> {
+    if (this.dsync === undefined) this.dsync = await reopenDsync(this.fh);
+    if (this.dsync === null) {
+      await writeAll(this.fh, this.path, data, position);
+      await this.fh.datasync();
+      return;
     }
+    await writeAll(this.dsync, this.path, data, position);
   }
 
   async read(into: Uint8Array, position: number): Promise<number> {
@@ -93,6 +105,35 @@ class NodeFile implements FileHandle {
   }
 
   async close(): Promise<void> {
-    await this.fh.close();
+    const dsync = this.dsync;
+    this.dsync = null;
+    try {
+      if (dsync !== null && dsync !== undefined) await dsync.close();
+    } finally {
+      await this.fh.close();
+    }
+  }
+}
+
+/**
+ * A second descriptor on the same open file, by /proc/self/fd (Linux): the file may have been renamed since
+ * it was opened (the WAL renames prepared segments), so reopening by name could reach the wrong file.
+ */
+async function reopenDsync(fh: NodeHandle): Promise<NodeHandle | null> {
+  try {
+    return await open(`/proc/self/fd/${fh.fd}`, DSYNC_WRITE_FLAGS);
+  } catch {
+    return null;
+  }
+}
+
+async function writeAll(fh: NodeHandle, path: string, data: Uint8Array, position: number): Promise<void> {
+  assert(Number.isSafeInteger(position) && position >= 0, `write ${path}: bad position ${position}`);
+  let done = 0;
+  // pwrite may write less than asked (signals, quotas); loop until all bytes are written.
+  while (done < data.byteLength) {
+    const { bytesWritten } = await fh.write(data, done, data.byteLength - done, position + done);
+    if (bytesWritten <= 0) throw new FsError('EIO', `write ${path}: wrote 0 bytes at ${position + done}`);
+    done += bytesWritten;
   }
 }

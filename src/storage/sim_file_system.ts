@@ -504,6 +504,12 @@ class SimHandle implements FileHandle {
     this.fs.handleDatasync(this, this.file);
   }
 
+  /** The two steps with their own faults (a crash may fall between them), as O_DSYNC gives no more. */
+  async writeDurable(data: Uint8Array, position: number): Promise<void> {
+    await this.write(data, position);
+    await this.datasync();
+  }
+
   async truncate(size: number): Promise<void> {
     this.fs.handleTruncate(this, this.file, size);
   }

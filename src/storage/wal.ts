@@ -190,8 +190,7 @@ export class Wal {
     for (const e of batch.entries) enc.addEntry(e);
     if (batch.hardState !== undefined) enc.addHardState(batch.hardState);
     const bytes = enc.finish();
-    await this.handle.write(bytes, this.offset);
-    await this.handle.datasync();
+    await this.handle.writeDurable(bytes, this.offset);
     this.offset += bytes.byteLength;
     this.nextSeq++;
     if (batch.hardState !== undefined) this.hardState = batch.hardState;
