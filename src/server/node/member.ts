@@ -20,6 +20,7 @@ import { KvStateMachine, validateCommand, type KvStateMachineOptions } from '../
 import type { RevisionChanges, WatchableHistory } from '../../kv/types.js';
 import { WatchHub } from '../../kv/watch_hub.js';
 import { WATCH_PROGRESS_INTERVAL_MS_DEFAULT } from '../../kv/watch_limits.js';
+import { COMMIT_NOTICE_HOLD_MS, CommitNoticeHold } from './commit_notices.js';
 import { MemberStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError, TooManyRequestsError } from './errors.js';
 import { Membership } from './membership.js';
 import { decodeSnapshotData, encodeSnapshotData } from './snapshot_codec.js';
@@ -171,6 +172,12 @@ export class Member {
   /** The periodic loops (ticks, leases, watch catch-up), each with the cancel of its pending timer. */
   private readonly loops: { cancel: () => void }[] = [];
   private unsubscribeKv: () => void = () => undefined;
+  /** While leader: the index this member must apply before its lessor acts (null once it does, or when not leader). */
+  private lessorGate: LogIndex | null = null;
+  /** Keep-alives that reached this leader before its lessor was promoted; run again at promotion or step-down. */
+  private readonly renewalsBeforePromotion: (() => void)[] = [];
+  /** Outgoing messages pass here: a leader's commit-only appends wait briefly for an append to carry them. */
+  private readonly commitNotices: CommitNoticeHold;
 
   private constructor(
     private readonly opts: MemberOptions,
@@ -181,6 +188,8 @@ export class Member {
     this.kv = kv;
     this.watchHub = new WatchHub(new CurrentHistory(this));
     this.rawNode = new RawNode(this.raftConfig(log.snapshot.metadata.index));
+    this.commitNotices = new CommitNoticeHold(COMMIT_NOTICE_HOLD_MS, (ms, fn) => opts.clock.setTimer(ms, () => this.guard(fn)),
+      (messages) => opts.io.send(messages));
   }
 
   /**
@@ -272,6 +281,7 @@ export class Member {
     if (this.stopped) return;
     this.stopped = true;
     for (const loop of this.loops) loop.cancel();
+    this.commitNotices.clear();
     this.unsubscribeKv();
     const err = new MemberStoppedError();
     for (const w of this.proposals.values()) w.reject(err);
@@ -279,6 +289,8 @@ export class Member {
     for (const w of this.confWaiters.values()) w.reject(err);
     this.proposals.clear();
     this.reads.clear();
+    // They answer "member stopped" now that `stopped` is set.
+    for (const retry of this.renewalsBeforePromotion.splice(0)) retry();
     this.confWaiters.clear();
   }
 
@@ -345,7 +357,7 @@ export class Member {
     if (rd.hardState !== null && rd.committedEntries.length > 0 && this.rawNode.raft.role === 'leader') obs.leaderCommitted?.();
     if (this.stopped) return;
     // Sent now: they depend on nothing this Ready persists (a leader replicates while its own write runs).
-    this.opts.io.send(rd.messages);
+    this.commitNotices.dispatch(rd.messages);
     if (rd.entries.length === 0 && rd.hardState === null && rd.snapshot === null) {
       this.finishReady(rd);
       return;
@@ -373,13 +385,15 @@ export class Member {
       if (this.stopped) return;
     }
     // 2. what acknowledges the persisted state
-    this.opts.io.send(rd.messagesAfterPersist);
+    this.commitNotices.dispatch(rd.messagesAfterPersist);
     // 3. apply
     if (rd.snapshot !== null) {
       this.installSnapshot(rd.snapshot.data);
       this.opts.observer.snapshotInstalled?.(rd.snapshot.metadata.index);
     }
     for (const e of rd.committedEntries) this.applyEntry(e);
+    const lastApplied = rd.committedEntries.at(-1);
+    if (lastApplied !== undefined) this.maybePromoteLessor(lastApplied.index);
     if (rd.committedEntries.length > 0) {
       this.opts.observer.point?.('after-apply');
       if (this.stopped) return;
@@ -445,12 +459,28 @@ export class Member {
 
   private leadershipChanged(isLeader: boolean): void {
     if (isLeader) {
-      // A lease never expires early on a new leader: it extends every deadline by the election timeout once.
-      this.kv.lessor.promote(this.opts.raft.electionTicks * this.opts.raft.tickMs);
+      // The lessor waits until this leader has applied its own first entry: before that, checkpoints of keep-alives
+      // acknowledged by the old leader may still be unapplied here, and acting on older expiries would revoke
+      // leases early (etcd's "not a primary lessor" window).
+      this.lessorGate = this.rawNode.raft.log.lastIndex();
       this.opts.observer.becameLeader?.(this.rawNode.raft.term);
+      this.maybePromoteLessor(this.rawNode.raft.log.applied);
     } else {
+      this.lessorGate = null;
       this.kv.lessor.demote();
+      const waiting = this.renewalsBeforePromotion.splice(0);
+      for (const retry of waiting) retry();
     }
+  }
+
+  /** Makes the lessor primary once the leader applied its first entry; keep-alives that waited go on. */
+  private maybePromoteLessor(applied: LogIndex): void {
+    if (this.lessorGate === null || applied < this.lessorGate) return;
+    this.lessorGate = null;
+    // A lease never expires early on a new leader: it extends every deadline by the election timeout once.
+    this.kv.lessor.promote(this.opts.raft.electionTicks * this.opts.raft.tickMs);
+    const waiting = this.renewalsBeforePromotion.splice(0);
+    for (const retry of waiting) retry();
   }
 
   /** Snapshots the store every so many entries, then releases the log before it (keeping a lag). */
@@ -507,6 +537,11 @@ export class Member {
   renewLease(id: LeaseId, done: (err: Error | null, ttlSeconds?: number) => void): void {
     if (this.stopped) return done(new MemberStoppedError());
     if (this.rawNode.raft.role !== 'leader') return done(new NotLeaderError());
+    if (!this.kv.lessor.isPrimary()) {
+      if (this.renewalsBeforePromotion.length >= PENDING_REQUESTS_MAX) return done(new TooManyRequestsError());
+      this.renewalsBeforePromotion.push(() => this.renewLease(id, done));
+      return;
+    }
     let ttlSeconds: number;
     try {
       ttlSeconds = this.kv.lessor.renew(id, this.opts.clock.now());
