@@ -293,13 +293,23 @@ async function stopCluster(c: Cluster): Promise<void> {
 const byName = (c: Cluster, name: string): BenchMember => c.members.find((m) => m.name === name) as BenchMember;
 const inDc = (c: Cluster, dc: string): BenchMember => c.members.find((m) => m.dc === dc && !m.learner) as BenchMember;
 
-/** Moves leadership to the first us-east voter (MoveLeader goes to the current leader). */
+async function statusOf(port: number): Promise<{ leader: string; term: number }> {
+  const { res } = await call(port, 'maintenance', 'Status', {});
+  return { leader: String(res['leader'] ?? '0'), term: Number(res['raftTerm'] ?? 0) };
+}
+
+/**
+ * Moves leadership to the first us-east voter (MoveLeader goes to the current leader), until every voter agrees:
+ * a member just resumed from SIGSTOP still believes in its old term until it hears the new one.
+ */
 async function leaderToPreferred(c: Cluster): Promise<void> {
   const target = c.ids.get(inDc(c, PREFERRED_DC).name) as string;
+  const voters = c.members.filter((m) => !m.learner);
   await until(`${c.side}: the leader in ${PREFERRED_DC}`, ELECTION_WAIT_MS, async () => {
-    const lead = await leaderOf(inDc(c, PREFERRED_DC).clientPort);
-    if (lead === target) return true;
-    const leader = c.members.find((m) => c.ids.get(m.name) === lead);
+    const views = await Promise.all(voters.map((m) => statusOf(m.clientPort)));
+    if (views.every((v) => v.leader === target)) return true;
+    const top = views.reduce((a, b) => (b.term > a.term ? b : a));
+    const leader = c.members.find((m) => c.ids.get(m.name) === top.leader);
     if (leader !== undefined) await call(leader.clientPort, 'maintenance', 'MoveLeader', { targetID: target }).catch(() => undefined);
     await sleep(ELECTION_MS / 2);
     return undefined;
@@ -386,12 +396,14 @@ async function measureFailover(c: Cluster, trials: number, results: Map<string, 
   const darkIds = new Set(dark.map((m) => c.ids.get(m.name)));
   for (let t = 0; t < trials; t++) {
     await leaderToPreferred(c);
+    const termBefore = (await statusOf(inDc(c, PREFERRED_DC).clientPort)).term;
     const t0 = performance.now();
     for (const m of dark) m.child?.kill('SIGSTOP');
     try {
+      // A leader of a later term outside the dark DC, as its own status says.
       await until(`${c.side}: a leader outside ${PREFERRED_DC}`, ELECTION_WAIT_MS, async () => {
-        const leads = await Promise.all(others.map((m) => leaderOf(m.clientPort).catch(() => '0')));
-        return leads.some((l) => l !== '0' && !darkIds.has(l) && c.members.some((m) => c.ids.get(m.name) === l)) ? true : undefined;
+        const views = await Promise.all(others.map((m) => statusOf(m.clientPort).then((v) => ({ ...v, self: c.ids.get(m.name) })).catch(() => null)));
+        return views.some((v) => v !== null && v.term > termBefore && v.leader === v.self) ? true : undefined;
       });
       elect.push(performance.now() - t0);
     } finally {
