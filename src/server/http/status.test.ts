@@ -60,3 +60,8 @@ test('placement and timing pass through from the leader', () => {
   assert.deepEqual(view.placement, placement);
   assert.deepEqual(view.timing, { heartbeatMs: 100, electionMs: 1000 });
 });
+
+test("the leader's DC comes first", () => {
+  const view = clusterStatusByDc([fixtureStatus({ role: 'follower', leaderId: '2' })]);
+  assert.deepEqual(view.dcs.map((d) => d.dc), ['west', 'east', 'north']);
+});

@@ -216,7 +216,8 @@ export function clusterStatusByDc(statuses: readonly MemberStatusJson[]): Cluste
   return {
     clusterId: base.clusterId,
     leaderId,
-    dcs: [...groups].map(([dc, members]) => ({ dc, members })),
+    // The leader's DC first: where writes commit is what a reader of the status looks for first.
+    dcs: [...groups].map(([dc, members]) => ({ dc, members })).sort((x, y) => Number(y.members.some((m) => m.id === leaderId)) - Number(x.members.some((m) => m.id === leaderId))),
     roundTrips,
     ...(base.placement === undefined ? {} : { placement: base.placement }),
     ...(base.timing === undefined ? {} : { timing: base.timing }),
