@@ -2,6 +2,7 @@
 
 import pino from 'pino';
 import { startServer, type ServerConfig, type ServerLog } from '../server/server.js';
+import { parseRttMatrix, WanEmulationSyntaxError, type RttMatrix } from '../server/wan_emulation.js';
 import { helpText, parseFlags, parseUrl, splitList, UsageError, type FlagSpecs } from './flags.js';
 
 export const SERVER_FLAGS: FlagSpecs = {
@@ -17,6 +18,7 @@ export const SERVER_FLAGS: FlagSpecs = {
   'listen-metrics-urls': { kind: 'urls', default: '', help: 'where to serve /health, /metrics, /version, /v1/status (default: client port + 2)' },
   'dc': { kind: 'string', default: '', help: 'data center this member runs in' },
   'zone': { kind: 'string', default: '', help: 'zone within the data center' },
+  'emulate-wan': { kind: 'string', default: '', help: 'development: delay peer links by DC pair, DC_A:DC_B=RTT[/JITTER][/LOSS%],... (e.g. us-east:eu-west=80ms); needs --dc' },
   'heartbeat-interval': { kind: 'duration-ms', default: '100', help: 'heartbeat interval in ms' },
   'election-timeout': { kind: 'duration-ms', default: '1000', help: 'election timeout in ms' },
   'snapshot-count': { kind: 'int', default: '100000', help: 'applied entries between snapshots (etcd 3.4: 100000)' },
@@ -75,6 +77,7 @@ export function parseServerConfig(argv: readonly string[]): { config: ServerConf
     snapshotCatchUpEntries: Math.min(SNAPSHOT_CATCH_UP_ENTRIES, Number(get('snapshot-count'))),
     quotaBackendBytes: Number(get('quota-backend-bytes')),
     listenMetricsUrls: metricsUrls(get('listen-metrics-urls'), urls('listen-client-urls', 'listen-client-urls')),
+    ...wanEmulation(get('emulate-wan'), get('dc')),
   };
   return { config, logLevel: get('log-level') };
 }
@@ -113,6 +116,18 @@ export async function runServer(argv: readonly string[]): Promise<number> {
   await server.close();
   log.info('stopped');
   return 0;
+}
+
+/** The --emulate-wan matrix as a config field (absent when the flag is not given). */
+function wanEmulation(flag: string, dc: string): { emulateWan?: RttMatrix } {
+  if (flag === '') return {};
+  if (dc === '') throw new UsageError('flag --emulate-wan needs --dc: the matrix is applied by the DCs of this member and its peers');
+  try {
+    return { emulateWan: parseRttMatrix(flag) };
+  } catch (err) {
+    if (err instanceof WanEmulationSyntaxError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** etcd serves these on its client port; gRPC here owns that port, so the default is the client port + 2 (2381). */

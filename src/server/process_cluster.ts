@@ -68,8 +68,11 @@ export class ProcessCluster {
     this.baseDir = baseDir;
   }
 
-  /** Starts `size` members as separate processes; resolves once every process is running (not yet a leader). */
-  static async start(size: number, extraArgs: readonly string[] = []): Promise<ProcessCluster> {
+  /**
+   * Starts `size` members as separate processes; resolves once every process is running (not yet a leader).
+   * `memberArgs(i)` adds flags to member i alone (e.g. its `--dc`).
+   */
+  static async start(size: number, extraArgs: readonly string[] = [], memberArgs: (i: number) => readonly string[] = () => []): Promise<ProcessCluster> {
     const c = new ProcessCluster(mkdtempSync(join(tmpdir(), 'meridian-cluster-')));
     // The HTTP endpoints listen on the client port + 2: every port picked has its +2 free too.
     const picked = await freePorts(2 * size, 2);
@@ -82,7 +85,7 @@ export class ProcessCluster {
         MAIN, 'server', '--name', name, '--data-dir', dataDir,
         '--listen-client-urls', `http://127.0.0.1:${p.client}`, '--listen-peer-urls', `http://127.0.0.1:${p.peer}`,
         '--initial-cluster', initial, '--initial-cluster-token', 'process-cluster', '--log-level', 'warn',
-        '--heartbeat-interval', '50', '--election-timeout', '500', ...extraArgs,
+        '--heartbeat-interval', '50', '--election-timeout', '500', ...extraArgs, ...memberArgs(i),
       ];
       c.members.push({ name, clientPort: p.client, peerPort: p.peer, dataDir, args, process: null, output: '' });
     }
@@ -94,7 +97,7 @@ export class ProcessCluster {
    * Prepares (without starting) a member that joins the running cluster (`--initial-cluster-state existing`);
    * add it with MemberAdd first, then launch() it.
    */
-  async prepareJoiner(name: string): Promise<ProcessMember> {
+  async prepareJoiner(name: string, extraArgs: readonly string[] = []): Promise<ProcessMember> {
     const [client, peer] = (await freePorts(2, 2)) as [number, number];
     const all = [...this.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`), `${name}=http://127.0.0.1:${peer}`].join(',');
     const dataDir = join(this.baseDir, name);
@@ -102,7 +105,7 @@ export class ProcessCluster {
       MAIN, 'server', '--name', name, '--data-dir', dataDir,
       '--listen-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`,
       '--initial-cluster', all, '--initial-cluster-state', 'existing', '--initial-cluster-token', 'process-cluster',
-      '--log-level', 'warn', '--heartbeat-interval', '50', '--election-timeout', '500',
+      '--log-level', 'warn', '--heartbeat-interval', '50', '--election-timeout', '500', ...extraArgs,
     ];
     const m: ProcessMember = { name, clientPort: client, peerPort: peer, dataDir, args, process: null, output: '' };
     this.members.push(m);

@@ -18,7 +18,8 @@ import { ETCD_API_VERSION, MemberBackend } from './node/member_backend.js';
 import { memberStatusJson, updateGauges } from './status_json.js';
 import { encodeMemberContext } from './node/membership.js';
 import { transportChannel, type TransportEvent } from './transport/diagnostics.js';
-import { PeerTransport } from './transport/peer_transport.js';
+import { PeerTransport, type PeerTransportOptions } from './transport/peer_transport.js';
+import { emulationFor, formatRttMatrix, type RttMatrix } from './wan_emulation.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -40,6 +41,8 @@ export interface ServerConfig {
   readonly quotaBackendBytes: number;
   /** Where to serve /health, /metrics, /version and /v1/status (etcd's --listen-metrics-urls). */
   readonly listenMetricsUrls: readonly URL[];
+  /** Development and tests: emulated round trips by DC pair on this member's peer links (`--emulate-wan`). */
+  readonly emulateWan?: RttMatrix;
 }
 
 export interface ServerLog {
@@ -147,6 +150,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     onMessage: (m) => member?.receive(m),
     onUnreachable: (peer) => member?.reportUnreachable(peer),
     onSnapshotStatus: (peer, status) => member?.reportSnapshot(peer, status),
+    ...wanEmulationOption(cfg, () => member),
   });
   const unsubscribeTransport = logTransportEvents(memberId, log);
   // Peers named on the command line, at once (so their first dials are not refused), then the applied list.
@@ -217,6 +221,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     version: MERIDIAN_VERSION,
     etcdVersion: ETCD_API_VERSION,
   });
+  if (cfg.emulateWan !== undefined) log.warn('emulating WAN latency on peer links (development only)', { dc: cfg.dc, matrix: formatRttMatrix(cfg.emulateWan) });
   log.info('serving', { member: memberId.toString(16), cluster: clusterId.toString(16), client: grpc.port, peer: transport.port, http: http?.port ?? null });
   return {
     member,
@@ -237,6 +242,16 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
       unsubscribeTransport();
     },
   };
+}
+
+/**
+ * The transport's emulation hook for --emulate-wan: a peer's DC comes from the applied member list, so a
+ * link is emulated once that peer published its attributes (until then, plain loopback).
+ */
+function wanEmulationOption(cfg: ServerConfig, member: () => Member | null): Pick<PeerTransportOptions, 'emulate'> {
+  const matrix = cfg.emulateWan;
+  if (matrix === undefined || matrix.size === 0) return {};
+  return { emulate: (peer) => emulationFor(matrix, cfg.dc, member()?.membership.get(peer)?.dc ?? '') };
 }
 
 /** Connection trouble between members goes to the log; the routine events (rtt, drops) only to metrics. */

@@ -2,14 +2,14 @@
 // metrics gauges, both computed from the running member.
 
 import type { MemberMetrics } from './http/metrics.js';
-import { alarmName, formatMemberId, memberRole, type AlarmJson, type MemberStatusJson } from './http/status.js';
+import { alarmName, dcSummaries, formatMemberId, memberRole, type AlarmJson, type MemberEntryJson, type MemberStatusJson } from './http/status.js';
 import type { Member } from './node/member.js';
 import type { PeerTransport } from './transport/peer_transport.js';
 
 export function memberStatusJson(member: Member, clusterId: bigint, transport: PeerTransport): MemberStatusJson {
   const raft = member.rawNode.raft;
-  const status = member.rawNode.status();
   const kv = member.kv.status();
+  const members = memberEntries(member, transport);
   const me = member.membership.get(member.id);
   const alarms: AlarmJson[] = [];
   for (const a of member.kv.alarms()) {
@@ -36,23 +36,29 @@ export function memberStatusJson(member: Member, clusterId: bigint, transport: P
     watcherCount: member.watchHub.stats().watchers,
     leaseCount: kv.leases,
     alarms,
-    members: member.membership.list().map((m) => {
-      const pr = status.progress.get(m.id);
-      return {
-        id: formatMemberId(m.id),
-        name: m.name,
-        dc: m.dc,
-        zone: m.zone,
-        isLearner: m.isLearner,
-        clientUrls: m.clientUrls,
-        peerUrls: m.peerUrls,
-        // Only the leader tracks how far each member's log matches its own.
-        matchIndex: pr === undefined ? null : pr.match,
-        replicationLagEntries: pr === undefined ? null : Math.max(0, status.lastIndex - pr.match),
-        roundTripMs: m.id === member.id ? null : transport.rttMs(m.id),
-      };
-    }),
+    members,
+    dcs: dcSummaries(members),
   };
+}
+
+function memberEntries(member: Member, transport: PeerTransport): MemberEntryJson[] {
+  const status = member.rawNode.status();
+  return member.membership.list().map((m) => {
+    const pr = status.progress.get(m.id);
+    return {
+      id: formatMemberId(m.id),
+      name: m.name,
+      dc: m.dc,
+      zone: m.zone,
+      isLearner: m.isLearner,
+      clientUrls: m.clientUrls,
+      peerUrls: m.peerUrls,
+      // Only the leader tracks how far each member's log matches its own.
+      matchIndex: pr === undefined ? null : pr.match,
+      replicationLagEntries: pr === undefined ? null : Math.max(0, status.lastIndex - pr.match),
+      roundTripMs: m.id === member.id ? null : transport.rttMs(m.id),
+    };
+  });
 }
 
 /** Refreshes the gauges that mirror the member's state (called on each scrape interval). */

@@ -1,5 +1,5 @@
-// The JSON a member serves at GET /v1/status: its own Raft and store state plus the membership as it knows
-// it. The CLI prints it and the dashboard groups it by DC; the member only reports, it groups nothing.
+// The JSON a member serves at GET /v1/status: its own Raft and store state, the membership as it knows it and
+// its round trips to each DC; and the cluster view by DC that `meridian status` merges from every member's.
 
 import type { Role } from '../../raft/raft.js';
 import { AlarmType } from '../../kv/rpc.js';
@@ -93,6 +93,135 @@ export interface MemberStatusJson {
   readonly alarms: readonly AlarmJson[];
   /** Every member of the cluster, voters and learners, this member included; in no particular grouping. */
   readonly members: readonly MemberEntryJson[];
+  /** The members grouped by DC, with this member's measured round trip to each DC (additive field). */
+  readonly dcs?: readonly DcSummaryJson[];
+  /** Placement (survival goal, leader preference) when the member knows it; filled by the placement code. */
+  readonly placement?: PlacementJson;
+  /** The Raft timing in force (adaptive timing may derive it from measured round trips). */
+  readonly timing?: TimingJson;
+}
+
+/** One DC as one member sees it. */
+export interface DcSummaryJson {
+  readonly dc: string;
+  /** Ids (hex) of the members labelled with this DC. */
+  readonly memberIds: readonly string[];
+  /** Median of this member's smoothed round trips to the members of that DC; null if none is measured (or it is only this member). */
+  readonly roundTripMs: number | null;
+}
+
+export interface PlacementJson {
+  /** The configured survival goal, e.g. 'zone' or 'region' (the placement code defines the values). */
+  readonly survivalGoal: string;
+  /** Whether the current voters meet it. */
+  readonly met: boolean;
+  /** Preferred leader DCs, most preferred first. */
+  readonly leaderPreference: readonly string[];
+}
+
+export interface TimingJson {
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+}
+
+/** Label for members without a --dc. */
+export const NO_DC = '(no dc)';
+
+/** Median of the numbers, or null for none. */
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Groups a member list by DC (DCs in order of first appearance) with the round trips one member measured. */
+export function dcSummaries(members: readonly MemberEntryJson[]): DcSummaryJson[] {
+  const byDc = new Map<string, MemberEntryJson[]>();
+  for (const m of members) {
+    const dc = m.dc === '' ? NO_DC : m.dc;
+    byDc.set(dc, [...(byDc.get(dc) ?? []), m]);
+  }
+  return [...byDc].map(([dc, list]) => ({
+    dc,
+    memberIds: list.map((m) => m.id),
+    roundTripMs: median(list.flatMap((m) => (m.roundTripMs === null ? [] : [m.roundTripMs]))),
+  }));
+}
+
+/** One member in the cluster view: its own figures when its status answered, otherwise only what the list says. */
+export interface ClusterMemberJson {
+  readonly id: string;
+  readonly name: string;
+  readonly dc: string;
+  readonly zone: string;
+  readonly isLearner: boolean;
+  readonly clientUrls: readonly string[];
+  /** Its own role, or 'unreachable' when its status could not be read. */
+  readonly role: MemberRole | 'unreachable';
+  readonly term: number | null;
+  readonly commitIndex: number | null;
+  readonly appliedIndex: number | null;
+  /** Entries behind the leader, from the leader's progress; null without a reachable leader. */
+  readonly replicationLagEntries: number | null;
+}
+
+/** `meridian status --json`: the whole cluster grouped by DC, merged from every member's /v1/status. */
+export interface ClusterStatusJson {
+  readonly clusterId: string;
+  readonly leaderId: string | null;
+  readonly dcs: readonly { readonly dc: string; readonly members: readonly ClusterMemberJson[] }[];
+  /** Median measured round trip between DCs, each unordered pair once (a === b: inside one DC). */
+  readonly roundTrips: readonly { readonly a: string; readonly b: string; readonly roundTripMs: number }[];
+  readonly placement?: PlacementJson;
+  readonly timing?: TimingJson;
+}
+
+/**
+ * Merges the status documents of the members that answered into the cluster view. The member list and lags
+ * come from the leader's document when it answered (it alone tracks progress), else from any document.
+ */
+export function clusterStatusByDc(statuses: readonly MemberStatusJson[]): ClusterStatusJson {
+  assert(statuses.length > 0, 'clusterStatusByDc needs at least one member status');
+  const byId = new Map(statuses.map((s) => [s.id, s]));
+  const leaderId = statuses.map((s) => s.leaderId).find((id) => id !== null) ?? null;
+  const base = (leaderId === null ? undefined : byId.get(leaderId)) ?? (statuses[0] as MemberStatusJson);
+  const dcOf = new Map(base.members.map((m) => [m.id, m.dc === '' ? NO_DC : m.dc]));
+  const groups = new Map<string, ClusterMemberJson[]>();
+  for (const m of base.members) {
+    const own = byId.get(m.id);
+    const entry: ClusterMemberJson = {
+      id: m.id, name: m.name, dc: m.dc, zone: m.zone, isLearner: m.isLearner, clientUrls: m.clientUrls,
+      role: own?.role ?? 'unreachable', term: own?.term ?? null, commitIndex: own?.commitIndex ?? null,
+      appliedIndex: own?.appliedIndex ?? null, replicationLagEntries: base.role === 'leader' ? m.replicationLagEntries : null,
+    };
+    const dc = dcOf.get(m.id) ?? NO_DC;
+    groups.set(dc, [...(groups.get(dc) ?? []), entry]);
+  }
+  const samples = new Map<string, number[]>();
+  for (const s of statuses) {
+    const from = dcOf.get(s.id);
+    if (from === undefined) continue;
+    for (const m of s.members) {
+      const to = dcOf.get(m.id);
+      if (to === undefined || m.roundTripMs === null || m.id === s.id) continue;
+      const key = from <= to ? `${from}\u0000${to}` : `${to}\u0000${from}`;
+      samples.set(key, [...(samples.get(key) ?? []), m.roundTripMs]);
+    }
+  }
+  const roundTrips = [...samples].map(([key, values]) => {
+    const [a, b] = key.split('\u0000') as [string, string];
+    return { a, b, roundTripMs: median(values) ?? 0 };
+  }).sort((x, y) => (x.a + x.b < y.a + y.b ? -1 : 1));
+  return {
+    clusterId: base.clusterId,
+    leaderId,
+    // The leader's DC first: where writes commit is what a reader of the status looks for first.
+    dcs: [...groups].map(([dc, members]) => ({ dc, members })).sort((x, y) => Number(y.members.some((m) => m.id === leaderId)) - Number(x.members.some((m) => m.id === leaderId))),
+    roundTrips,
+    ...(base.placement === undefined ? {} : { placement: base.placement }),
+    ...(base.timing === undefined ? {} : { timing: base.timing }),
+  };
 }
 
 /** A member id as etcd writes it in text: lowercase hex, no padding (types.ID.String()). */
