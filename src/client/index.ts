@@ -17,3 +17,4 @@ export type { WatchEvent, WatchOptions } from './watch.js';
 export { Lease, LeaseManager } from './lease.js';
 export type { GrantOptions, LeaseTimeToLive } from './lease.js';
 export type { LeaseId, Revision } from '../util/branded.js';
+export * from './recipes/index.js';
