@@ -105,6 +105,25 @@ function flattenMetadata(md: grpc.Metadata | null): Record<string, string> {
   return out;
 }
 
+/**
+ * What a failed attempt means (see UnaryOptions.write for the rule): 'retry' on another member, 'unknown' when a
+ * write was sent and its outcome cannot be known, 'fail' when the answer is final.
+ */
+export function retryVerdict(err: unknown, write: boolean): 'retry' | 'unknown' | 'fail' {
+  const f = asGrpcFailure(err);
+  if (f === null) return write ? 'unknown' : 'retry';
+  // Refused before proposing: the request never entered the log.
+  if (f.details === EtcdMessage.noLeader || f.details === EtcdMessage.tooManyRequests) return 'retry';
+  if (f.details === EtcdMessage.notSupportedForLearner) return 'retry';
+  if (f.code === GrpcStatus.Unavailable) {
+    // grpc-js fails a call that never got a transport with this text: nothing was sent.
+    if (f.details.startsWith('No connection established')) return 'retry';
+    return write ? 'unknown' : 'retry';
+  }
+  // Deadline exceeded ends the call (the deadline covers every attempt); anything else is the server's answer.
+  return 'fail';
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Connection {
@@ -273,7 +292,7 @@ export class Connection {
         this.markUp(address);
         return result;
       } catch (err) {
-        const verdict = this.classify(err, options.write);
+        const verdict = retryVerdict(err, options.write);
         const error = fromGrpc(options.action, err, address);
         if (verdict === 'fail') throw error;
         if (verdict === 'unknown') {
@@ -282,26 +301,13 @@ export class Connection {
         }
         this.markDown(address);
         last = error;
+        // The member list may have changed (a member replaced or moved): learn it again, at most once per interval.
+        this.refreshMembers().catch(() => undefined);
       }
     }
     const why = last === null ? '' : `; last error: ${last.message}`;
     const code = last?.code === 'NoLeader' ? 'NoLeader' : Date.now() >= deadlineMs ? 'Timeout' : 'Unavailable';
     throw new MeridianClientError(code, `${options.action} failed on every member tried (${this.retryAttemptsMax} attempts, ${options.timeoutMs ?? this.requestTimeoutMs} ms deadline)${why}`, { cause: last, endpoint: last?.endpoint ?? null });
-  }
-
-  /** retry: try another member; unknown: a write's outcome is unknown; fail: the answer is final. */
-  private classify(err: unknown, write: boolean): 'retry' | 'unknown' | 'fail' {
-    const f = asGrpcFailure(err);
-    if (f === null) return write ? 'unknown' : 'retry';
-    if (f.details === EtcdMessage.noLeader || f.details === EtcdMessage.tooManyRequests) return 'retry';
-    if (f.details === EtcdMessage.notSupportedForLearner) return 'retry';
-    if (f.code === GrpcStatus.Unavailable) {
-      // grpc-js fails a call that never got a transport with this text: nothing was sent.
-      if (f.details.startsWith('No connection established')) return 'retry';
-      return write ? 'unknown' : 'retry';
-    }
-    if (f.code === GrpcStatus.DeadlineExceeded) return 'fail';
-    return 'fail';
   }
 
   private callOnce(
@@ -357,6 +363,12 @@ export class Connection {
       next.push(old === undefined ? { info, channel: null, downUntilMs: 0, failures: 0 } : { ...old, info });
     }
     if (next.length === 0 || this.closed) return;
+    // Keep the order the client knew (the seeds as given), new members after: preference stays stable.
+    const position = (s: EndpointState): number => {
+      const i = this.states.findIndex((x) => x.info.address === s.info.address);
+      return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    };
+    next.sort((a, b) => position(a) - position(b));
     for (const s of this.states) {
       if (!next.some((n) => n.info.address === s.info.address)) s.channel?.close();
     }
