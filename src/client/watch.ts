@@ -36,9 +36,10 @@ const EVENT_DELETE = 1;
 
 /** One watcher: iterate it with `for await`; `cancel()` (or leaving the loop) stops it. */
 export class Watcher implements AsyncIterable<WatchEvent> {
-  /** Resolves once a member confirmed the watcher (events from then on are delivered). */
+  /** Resolves once a member confirmed the watcher; rejects if the watcher fails first. */
   readonly created: Promise<void>;
   private resolveCreated!: () => void;
+  private rejectCreated!: (err: unknown) => void;
   private readonly queue: WatchEvent[] = [];
   private waiting: { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: unknown) => void } | null = null;
   private error: MeridianClientError | null = null;
@@ -55,8 +56,9 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     private readonly onCancel: (w: Watcher) => void,
   ) {
     this.nextRevision = options.startRevision ?? null;
-    this.created = new Promise((resolve) => {
+    this.created = new Promise((resolve, reject) => {
       this.resolveCreated = resolve;
+      this.rejectCreated = reject;
     });
     // A watcher that fails before anyone awaited `created` must not crash the process with an unhandled rejection.
     this.created.catch(() => undefined);
@@ -117,6 +119,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     if (this.done) return;
     this.done = true;
     this.error = err;
+    if (!this.isCreated) this.rejectCreated(err);
     if (this.waiting !== null && this.queue.length === 0) {
       const w = this.waiting;
       this.waiting = null;
@@ -128,6 +131,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   finish(): void {
     if (this.done) return;
     this.done = true;
+    if (!this.isCreated) this.rejectCreated(new MeridianClientError('Closed', `watcher ${this.id} was cancelled before a member confirmed it`));
     if (this.waiting !== null && this.queue.length === 0) {
       const w = this.waiting;
       this.waiting = null;
