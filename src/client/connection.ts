@@ -297,7 +297,7 @@ export class Connection {
         if (verdict === 'fail') throw error;
         if (verdict === 'unknown') {
           this.markDown(address);
-          throw new MeridianClientError('OutcomeUnknown', `${options.action}: the connection to ${address} failed after the write was sent (${error.grpcDetails ?? error.message}); it may or may not have been applied: read to find out before retrying`, { cause: err, endpoint: address, grpcCode: error.grpcCode, grpcDetails: error.grpcDetails });
+          throw new MeridianClientError('OutcomeUnknown', `${options.action}: outcome unknown, the write was sent to ${address} and then failed (${error.grpcDetails ?? error.message}); it may or may not have been applied: read to find out before retrying`, { cause: err, endpoint: address, grpcCode: error.grpcCode, grpcDetails: error.grpcDetails });
         }
         this.markDown(address);
         last = error;
