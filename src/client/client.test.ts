@@ -4,6 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, TestCluster } from './testing.js';
+import { quickStart } from './examples/quick_start.js';
+import { lockFencing } from './examples/lock_fencing.js';
 import { Client, Compare, connect, MeridianClientError, Op, READ_METADATA, type WatchEvent, type Watcher } from './index.js';
 
 /** Bound of one wait in these tests. */
@@ -239,4 +241,15 @@ test('zk(): the session comes from the injected factory, is created once, and cl
   const plain = await connect({ endpoints: [server.endpoint] });
   await rejectsWith(plain.zk(), 'NotConfigured');
   plain.close();
+});
+
+test('the examples of docs/client.md run and print what the docs say', async () => {
+  const qs = await quickStart([server.endpoint]);
+  assert.match(qs[0] ?? '', /^members: m1@127\.0\.0\.1:\d+ \(dc1\)$/);
+  assert.deepEqual(qs.slice(1, 3).map((l) => l.replace(/\(revision \d+\)/, '(revision N)')), ['feature-x = on (revision N)', 'swapped: true']);
+  assert.deepEqual(qs.slice(4), ['event: put config/feature-x = on (was absent)', 'event: put config/feature-x = off (was on)', 'after revoke: workers/w1 = null']);
+  const lf = await lockFencing([server.endpoint]);
+  assert.equal(lf.length, 5);
+  assert.match(lf[2] ?? '', /^a's late write accepted: false$/);
+  assert.deepEqual(lf.slice(3), ['leader: a', 'leader after resign: b']);
 });
