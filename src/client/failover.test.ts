@@ -134,12 +134,17 @@ test('kill -9 of the member in use: calls, the watch, a kept lease and a held lo
   await collecting;
 });
 
-test('kill -9 of the leader under a stream of writes: writes go on after the election and none acknowledged is lost', { timeout: 90_000 }, async () => {
+test('back in its own DC when the member returns; kill -9 of the leader under writes: writes go on, none acknowledged is lost', { timeout: 90_000 }, async () => {
   // Bring m1 back (it catches up from its data directory), then aim a client at the leader.
   const t0 = Date.now();
   if (member(0).process === null) cluster.launch(member(0));
   await cluster.waitReady();
   console.log(`m1 back and ready after ${Date.now() - t0} ms`);
+  // The east client returns to its own DC once the member there is back and its failure mark has run out.
+  await until('the east client back on m1', async () => {
+    await east.get('dc/probe');
+    return east.currentEndpoint() === member(0).endpoint;
+  });
   let leader: TestMember | null = null;
   await until('a leader', async () => (leader = await cluster.leader()) !== null);
   const target = leader as unknown as TestMember;
