@@ -168,6 +168,24 @@ test('watch from a compacted revision fails with a typed Compacted error naming 
   assert.ok(err.compactRevision !== null && err.compactRevision >= second.revision, String(err.compactRevision));
 });
 
+test('a watcher whose consumer falls more than watchBufferedEventsMax events behind fails with SlowConsumer', async () => {
+  const c = await connect({ endpoints: [server.endpoint], watchBufferedEventsMax: 3 });
+  try {
+    const w = c.watch('slow/', { prefix: true });
+    await w.created;
+    for (let i = 0; i < 5; i++) await c.put(`slow/${i}`, String(i));
+    const got: string[] = [];
+    const err = await rejectsWith((async () => {
+      for await (const ev of w) got.push(ev.kv.key.toString());
+    })(), 'SlowConsumer');
+    assert.match(err.message, /more than 3 events behind/);
+    // The events buffered before the limit are delivered first, then the error.
+    assert.deepEqual(got, ['slow/0', 'slow/1', 'slow/2']);
+  } finally {
+    c.close();
+  }
+});
+
 test('lease: grant with keep-alive outlives its TTL, timeToLive lists keys, revoke deletes them; loss is reported', async () => {
   const lease = await client.grant(1);
   // (A member raises a TTL below its minimum, 1.5 election timeouts rounded up to a second, as etcd does.)

@@ -7,7 +7,7 @@ import { assert } from '../util/assert.js';
 import { asGrpcFailure, EtcdMessage, fromGrpc, GrpcStatus, MeridianClientError } from './errors.js';
 import {
   CONNECT_DEFAULTS, MEMBER_REFRESH_INTERVAL_MS_MIN, RECONNECT_BACKOFF_MS_INITIAL, RECONNECT_BACKOFF_MS_MAX,
-  STATUS_FETCH_TIMEOUT_MS, STATUS_PORT_OFFSET_DEFAULT,
+  STATUS_FETCH_TIMEOUT_MS, STATUS_PORT_OFFSET_DEFAULT, WATCH_BUFFERED_EVENTS_MAX,
 } from './limits.js';
 
 /** A decoded protobuf message as proto-loader hands it out (field names as in the .proto). */
@@ -36,6 +36,8 @@ export interface ConnectOptions {
   readonly statusPortOffset?: number;
   /** Randomness for jitter; tests pass a seeded one. */
   readonly random?: () => number;
+  /** Events one watcher may buffer for a consumer that is not reading before it fails with SlowConsumer. */
+  readonly watchBufferedEventsMax?: number;
 }
 
 /** What the client knows of one member. */
@@ -130,6 +132,7 @@ export class Connection {
   readonly dc: string;
   readonly dialTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly watchBufferedEventsMax: number;
   private readonly retryAttemptsMax: number;
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
@@ -156,6 +159,8 @@ export class Connection {
     this.statusPortOffset = options.statusPortOffset ?? STATUS_PORT_OFFSET_DEFAULT;
     this.discover = options.discoverMembers ?? true;
     this.random = options.random ?? Math.random;
+    this.watchBufferedEventsMax = options.watchBufferedEventsMax ?? WATCH_BUFFERED_EVENTS_MAX;
+    assert(this.watchBufferedEventsMax >= 1, 'watchBufferedEventsMax must be at least 1');
     assert(this.dialTimeoutMs > 0 && this.requestTimeoutMs > 0, 'timeouts must be positive');
     assert(this.retryAttemptsMax >= 1, 'retryAttemptsMax must be at least 1');
     assert(this.backoffBaseMs >= 0 && this.backoffMaxMs >= this.backoffBaseMs, 'back-off bounds are inverted');

@@ -8,7 +8,7 @@ import { type Revision, revision } from '../util/branded.js';
 import type { Connection, PbMessage } from './connection.js';
 import { MeridianClientError } from './errors.js';
 import { type Bytes, headerFromPb, type KeyValue, keyValueFromPb, prefixEnd, toBuffer } from './kv.js';
-import { WATCH_BUFFERED_EVENTS_MAX, WATCH_RECONNECT_ATTEMPTS_MAX } from './limits.js';
+import { WATCH_RECONNECT_ATTEMPTS_MAX } from './limits.js';
 
 export interface WatchOptions {
   /** Watch every key starting with the key given. */
@@ -54,6 +54,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     readonly rangeEnd: Buffer,
     readonly options: WatchOptions,
     private readonly onCancel: (w: Watcher) => void,
+    private readonly bufferedEventsMax: number,
   ) {
     this.nextRevision = options.startRevision ?? null;
     this.created = new Promise((resolve, reject) => {
@@ -107,11 +108,13 @@ export class Watcher implements AsyncIterable<WatchEvent> {
       w.resolve({ value: ev, done: false });
       return;
     }
-    this.queue.push(ev);
-    if (this.queue.length > WATCH_BUFFERED_EVENTS_MAX) {
-      this.fail(new MeridianClientError('SlowConsumer', `watcher ${this.id} fell ${WATCH_BUFFERED_EVENTS_MAX} events behind; consume events faster or watch fewer keys`));
+    if (this.queue.length >= this.bufferedEventsMax) {
+      // The buffered events are still delivered, then the error; the event that did not fit is dropped with it.
+      this.fail(new MeridianClientError('SlowConsumer', `watcher ${this.id} fell more than ${this.bufferedEventsMax} events behind; consume events faster or watch fewer keys`));
       this.onCancel(this);
+      return;
     }
+    this.queue.push(ev);
   }
 
   /** Ends the iteration with an error (after the events already queued). */
@@ -196,7 +199,7 @@ export class WatchManager {
     if (this.closed) throw new MeridianClientError('Closed', 'the client is closed; connect() again to watch');
     const k = toBuffer(key);
     const end = options.prefix === true ? prefixEnd(k) : options.rangeEnd === undefined ? Buffer.alloc(0) : toBuffer(options.rangeEnd);
-    const w = new Watcher(this.nextId++, k, end, options, (x) => this.remove(x));
+    const w = new Watcher(this.nextId++, k, end, options, (x) => this.remove(x), this.conn.watchBufferedEventsMax);
     this.watchers.set(w.id, w);
     if (this.call !== null) this.sendCreate(w);
     else void this.open();
