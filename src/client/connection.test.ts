@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Prng } from '../util/prng.js';
 import { Connection, normalizeAddress, retryVerdict } from './connection.js';
 import { consistencyRequest, prefixEnd, READ_METADATA } from './kv.js';
+import { MAX_STALENESS_MS_MAX } from './limits.js';
 
 const SEED = Number(process.env['SEED'] ?? Date.now() % 1_000_000);
 
@@ -64,4 +65,7 @@ test('prefix ranges and freshness metadata', () => {
     serializable: false, metadata: { 'meridian-read-consistency': 'min-revision', 'meridian-min-revision': '42' },
   });
   assert.throws(() => consistencyRequest({ minRevision: -1 }));
+  // The member's accepted bounds (1 ms to 24 h): a zero bound is a linearizable read, a looser one is capped.
+  assert.deepEqual(consistencyRequest({ maxStalenessMs: 0.5 }), consistencyRequest('linearizable'));
+  assert.equal(consistencyRequest({ maxStalenessMs: Infinity }).metadata['meridian-max-staleness-ms'], String(MAX_STALENESS_MS_MAX));
 });

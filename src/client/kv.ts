@@ -5,6 +5,7 @@ import { type LeaseId, leaseId, type Revision, revision } from '../util/branded.
 import { assert } from '../util/assert.js';
 import type { Connection, PbMessage } from './connection.js';
 import { MeridianClientError } from './errors.js';
+import { MAX_STALENESS_MS_MAX } from './limits.js';
 
 /** Keys and values: strings are UTF-8. */
 export type Bytes = string | Uint8Array;
@@ -195,8 +196,10 @@ export function consistencyRequest(c: Consistency): { serializable: boolean; met
   if (c === 'linearizable') return { serializable: false, metadata: { [READ_METADATA.consistency]: 'linearizable' } };
   if (c === 'serializable') return { serializable: true, metadata: { [READ_METADATA.consistency]: 'serializable' } };
   if ('maxStalenessMs' in c) {
-    assert(Number.isFinite(c.maxStalenessMs) && c.maxStalenessMs >= 0, `maxStalenessMs must be a non-negative number, not ${c.maxStalenessMs}`);
-    return { serializable: false, metadata: { [READ_METADATA.consistency]: 'bounded', [READ_METADATA.maxStalenessMs]: String(Math.floor(c.maxStalenessMs)) } };
+    assert(!Number.isNaN(c.maxStalenessMs) && c.maxStalenessMs >= 0, `maxStalenessMs must be a non-negative number, not ${c.maxStalenessMs}`);
+    const boundMs = Math.min(MAX_STALENESS_MS_MAX, Math.floor(c.maxStalenessMs));
+    if (boundMs < 1) return consistencyRequest('linearizable');
+    return { serializable: false, metadata: { [READ_METADATA.consistency]: 'bounded', [READ_METADATA.maxStalenessMs]: String(boundMs) } };
   }
   assert(Number.isSafeInteger(c.minRevision) && c.minRevision >= 0, `minRevision must be a non-negative integer, not ${c.minRevision}`);
   return { serializable: false, metadata: { [READ_METADATA.consistency]: 'min-revision', [READ_METADATA.minRevision]: String(c.minRevision) } };

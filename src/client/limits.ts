@@ -23,6 +23,12 @@ export const STATUS_FETCH_TIMEOUT_MS = 2_000;
 /** Member list refreshes after failovers happen at most this often. */
 export const MEMBER_REFRESH_INTERVAL_MS_MIN = 2_000;
 
+/**
+ * The staleness bound a member accepts (issue #6: 1 ms to 24 h). A looser bound is sent as this one (stricter, so
+ * still what was asked); a bound below 1 ms is a linearizable read.
+ */
+export const MAX_STALENESS_MS_MAX = 24 * 60 * 60 * 1000;
+
 /** Events buffered for one watcher whose consumer is not reading, before it fails with SlowConsumer. */
 export const WATCH_BUFFERED_EVENTS_MAX = 100_000;
 /** Consecutive failed attempts to reopen the watch stream before every watcher fails with Unavailable. */
