@@ -66,6 +66,8 @@ export interface ReadOptions {
   readonly consistency?: Consistency;
   /** Read the store as of this revision (0 or absent: the newest). */
   readonly revision?: number;
+  /** This call's deadline, failovers included (default: connect()'s requestTimeoutMs). */
+  readonly timeoutMs?: number;
 }
 
 export const SortTarget = { key: 0, version: 1, create: 2, mod: 3, value: 4 } as const;
@@ -221,7 +223,9 @@ export class KV {
     const consistency = options.consistency ?? 'linearizable';
     const { serializable, metadata } = consistencyRequest(consistency);
     const req = rangeRequestToPb(key, options, serializable);
-    const { response, metadata: md, endpoint } = await this.conn.unary('kv', 'Range', req, { action: `range ${describe(key)}`, write: false, metadata });
+    const { response, metadata: md, endpoint } = await this.conn.unary('kv', 'Range', req, {
+      action: `range ${describe(key)}`, write: false, metadata, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
     const result = rangeResultFromPb(response, readInfoFrom(md, endpoint));
     if (typeof consistency === 'object' && 'minRevision' in consistency && result.header.revision < consistency.minRevision && options.revision === undefined) {
       throw new MeridianClientError('FutureRevision', `range ${describe(key)}: the cluster is at revision ${result.header.revision}, below the minimum revision ${consistency.minRevision} asked for; ask for a revision the cluster has reached`, { endpoint });

@@ -40,7 +40,7 @@ export type TxnOp =
 
 /** Operations for `then(...)` / `else(...)`. Reads inside a txn are always linearizable. */
 export const Op = {
-  get: (key: Bytes, options: Omit<RangeOptions, 'consistency'> = {}): TxnOp => ({ type: 'get', key, options }),
+  get: (key: Bytes, options: Omit<RangeOptions, 'consistency' | 'timeoutMs'> = {}): TxnOp => ({ type: 'get', key, options }),
   put: (key: Bytes, value: Bytes, options: PutOptions = {}): TxnOp => ({ type: 'put', key, value, options }),
   delete: (key: Bytes, options: DeleteOptions = {}): TxnOp => ({ type: 'delete', key, options }),
 } as const;
