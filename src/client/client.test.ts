@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { freePort, TestCluster } from './testing.js';
 import { quickStart } from './examples/quick_start.js';
 import { lockFencing } from './examples/lock_fencing.js';
-import { Client, Compare, connect, MeridianClientError, Op, READ_METADATA, type WatchEvent, type Watcher } from './index.js';
+import { Client, Compare, connect, MeridianClientError, Op, READ_METADATA, registerZkSessionFactory, type WatchEvent, type Watcher } from './index.js';
 
 /** Bound of one wait in these tests. */
 const WAIT_MS = 5_000;
@@ -222,12 +222,17 @@ test('lease: grant with keep-alive outlives its TTL, timeToLive lists keys, revo
   await rejectsWith(doomed.keepAliveOnce(), 'LeaseLost');
 });
 
-test('a lease without keep-alive expires after its TTL', async () => {
+test('a lease without keep-alive, and a kept one released, expire after their TTL', async () => {
   const lease = await client.grant(1, { keepAlive: false });
+  const released = await client.grant(1);
   await client.put('lease/short', 'v', { lease: lease.id });
+  await client.put('lease/released', 'v', { lease: released.id });
+  released.release();
   const deadline = performance.now() + WAIT_MS;
-  while (performance.now() < deadline && (await client.getString('lease/short')) !== null) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(await client.getString('lease/short'), null);
+  const gone = async (): Promise<boolean> => (await client.getString('lease/short')) === null && (await client.getString('lease/released')) === null;
+  while (performance.now() < deadline && !(await gone())) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(await gone(), 'the keys outlived their leases');
+  assert.equal(released.isLost, false, 'a released lease is not reported lost');
   await rejectsWith(lease.keepAliveOnce(), 'LeaseNotFound');
 });
 
@@ -264,7 +269,14 @@ test('zk(): the session comes from the injected factory, is created once, and cl
   assert.equal(closed, 1);
   const plain = await connect({ endpoints: [server.endpoint] });
   await rejectsWith(plain.zk(), 'NotConfigured');
-  plain.close();
+  // The process-wide factory (what the zk module registers) serves clients given none.
+  registerZkSessionFactory(async () => ({ kind: 'registered', close: () => undefined }));
+  try {
+    assert.equal(((await plain.zk()) as unknown as { kind: string }).kind, 'registered');
+  } finally {
+    registerZkSessionFactory(null);
+    plain.close();
+  }
 });
 
 test('the examples of docs/client.md run and print what the docs say', async () => {

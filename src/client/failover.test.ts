@@ -62,6 +62,9 @@ test('the client learns every member and its DC and prefers members of its own D
   assert.deepEqual(learned.map((m) => [m.address, m.dc]), [[member(0).endpoint, 'east'], [member(1).endpoint, 'west'], [member(2).endpoint, 'west']]);
   assert.ok(learned.every((m) => m.memberId !== null && m.name !== '' && !m.isLearner));
   assert.deepEqual(west.members().map((m) => m.dc), ['west', 'west', 'east']);
+  assert.deepEqual([east.dc, west.dc], ['east', 'west']);
+  await west.refreshMembers();
+  assert.deepEqual(west.members().map((m) => m.address), [member(1).endpoint, member(2).endpoint, member(0).endpoint]);
   await east.put('dc/probe', 'x');
   await west.put('dc/probe', 'y');
   assert.equal(east.currentEndpoint(), member(0).endpoint);
