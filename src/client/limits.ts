@@ -6,8 +6,11 @@ import { assert } from '../util/assert.js';
 export const CONNECT_DEFAULTS = Object.freeze({
   dialTimeoutMs: 2_000,
   requestTimeoutMs: 10_000,
-  /** Enough for two full rounds over a five-member cluster. */
-  retryAttemptsMax: 10,
+  /**
+   * Ten rounds over a three-member cluster: with the back-off between rounds (50 ms doubling to 1 s) that spans
+   * about 5 s, longer than an election, so a call outlasts a leader change; the deadline bounds it anyway.
+   */
+  retryAttemptsMax: 30,
   retryBackoffMsBase: 50,
   retryBackoffMsMax: 1_000,
   memberDownMs: 1_000,
