@@ -89,7 +89,7 @@ test('health: SERVING for the whole server, NOT_FOUND for other names, Watch sen
 
 test('a lease expires through the lessor loop: its key is deleted, watchers see it', async () => {
   const ttlSeconds = 1;
-  const server = await startTestServer({ backend: { minLeaseTtlSeconds: ttlSeconds, lessorTickMs: 50 } });
+  const server = await startTestServer({ minLeaseTtlSeconds: ttlSeconds });
   const client = rawClient(server.endpoint);
   try {
     const grant = await rawUnary(client, 'lease', 'LeaseGrant', { TTL: ttlSeconds });

@@ -1,5 +1,5 @@
-// The public surface of the etcd v3 API layer, for the member and the CLI. (The single-node backend in
-// single_node_backend.ts is a test fixture and deliberately not exported here.)
+// The public surface of the etcd v3 API layer, for the member and the CLI. (testing.ts, which serves the API
+// from a real one-member cluster for this folder's tests, is deliberately not exported here.)
 
 export { startEtcdGrpcServer, type EtcdGrpcServer, type EtcdGrpcServerOptions } from './grpc_server.js';
 export type { EtcdBackend, MemberInfo, MemberStatus, ReadConsistency, ResponseHeader } from './backend.js';

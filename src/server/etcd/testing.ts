@@ -1,18 +1,42 @@
-// TEST HELPERS for this folder's tests: a gRPC server on the single-node fixture at 127.0.0.1 (ephemeral port),
-// raw gRPC calls encoded with our own .proto files, and waits bounded in time.
+// TEST HELPERS for this folder's tests: the etcd API served by a real one-member cluster (a Member with its
+// WAL on disk, LMDB, Raft elections and the lessor loop) at 127.0.0.1 on an ephemeral port, raw gRPC calls
+// encoded with our own .proto files, and waits bounded in time.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import type { WatchLimits } from '../../kv/watch_limits.js';
+import { LmdbBackend } from '../../storage/backend/lmdb_backend.js';
+import { NodeFileSystem } from '../../storage/node_file_system.js';
+import { Prng } from '../../util/prng.js';
+import { DEFAULT_RAFT_SETTINGS, Member } from '../node/member.js';
+import { MemberBackend } from '../node/member_backend.js';
+import { bootstrapFor, clusterIdFor, memberIdFor } from '../server.js';
 import type { PbMessage } from './convert.js';
 import { type EtcdGrpcServer, startEtcdGrpcServer } from './grpc_server.js';
 import type { EtcdGrpcLimits } from './limits.js';
 import { etcdMethod, type ServiceKey } from '../../wire/etcd_proto.js';
-import { SingleNodeBackend, type SingleNodeBackendOptions } from './single_node_backend.js';
 
 /** Default bound of one wait in a test. */
 export const TEST_WAIT_MS = 5000;
+/** The test member's name and (never dialed) peer URL, as etcdctl prints them in member list. */
+export const TEST_MEMBER_NAME = 'meridian-test';
+export const TEST_PEER_URL = 'http://127.0.0.1:2380';
+const TEST_CLUSTER_TOKEN = 'meridian-etcd-api-test';
+/** A fast clock for the one member: it elects itself within ~100 ms. */
+const TEST_TICK_MS = 10;
+const LEADER_POLL_MS = 5;
+
+export interface TestServerOptions {
+  readonly minLeaseTtlSeconds?: number;
+  readonly watchLimits?: Partial<WatchLimits>;
+  readonly limits?: Partial<EtcdGrpcLimits>;
+}
 
 export interface TestServer {
-  readonly backend: SingleNodeBackend;
+  readonly member: Member;
+  readonly backend: MemberBackend;
   readonly server: EtcdGrpcServer;
   readonly port: number;
   /** host:port, as clients take it. */
@@ -20,17 +44,57 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: {
-  readonly backend?: SingleNodeBackendOptions;
-  readonly limits?: Partial<EtcdGrpcLimits>;
-} = {}): Promise<TestServer> {
-  const backend = new SingleNodeBackend(options.backend);
-  const server = await startEtcdGrpcServer(backend, { host: '127.0.0.1', port: 0, ...(options.limits === undefined ? {} : { limits: options.limits }) });
+/** Starts a one-member cluster and its gRPC server; resolves once the member leads. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-etcd-api-'));
+  const peerUrl = new URL(TEST_PEER_URL);
+  const id = memberIdFor([peerUrl], TEST_CLUSTER_TOKEN);
+  const clusterId = clusterIdFor(TEST_CLUSTER_TOKEN);
+  const failures: unknown[] = [];
+  const member = await Member.open({
+    id,
+    clusterId: String(clusterId),
+    fs: new NodeFileSystem(),
+    dataDir: join(dir, 'member'),
+    kvBackend: new LmdbBackend({ path: join(dir, 'kv'), noSync: true }),
+    clock: {
+      now: () => performance.now(),
+      setTimer: (ms, fn) => {
+        const t = setTimeout(fn, ms);
+        return () => clearTimeout(t);
+      },
+    },
+    io: { send: () => undefined, track: (work) => work },
+    prng: new Prng(id % 0x7fffffff),
+    raft: { ...DEFAULT_RAFT_SETTINGS, tickMs: TEST_TICK_MS },
+    bootstrap: bootstrapFor([{ id, name: TEST_MEMBER_NAME, peerUrls: [peerUrl] }]),
+    snapshotEveryEntries: 10_000,
+    compactionLagEntries: 1000,
+    requestTimeoutMs: TEST_WAIT_MS,
+    ...(options.minLeaseTtlSeconds === undefined ? {} : { minLeaseTtlSeconds: options.minLeaseTtlSeconds }),
+    ...(options.watchLimits === undefined ? {} : { watchLimits: options.watchLimits }),
+    // The member drives its watch hub (catch-up and progress), as in the server.
+    ...(options.limits?.watchProgressIntervalMs === undefined ? {} : { watchProgressIntervalMs: options.limits.watchProgressIntervalMs }),
+    observer: { fatal: (err) => failures.push(err) },
+  });
+  const deadline = performance.now() + TEST_WAIT_MS;
+  while (!member.isLeader()) {
+    if (failures.length > 0 || performance.now() > deadline) {
+      await member.close();
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`the test member did not become leader: ${failures.map(String).join('; ') || 'timed out'}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, LEADER_POLL_MS));
+  }
+  const backend = new MemberBackend(member, clusterId, () => performance.now(), (urls) => memberIdFor(urls.map((u) => new URL(u)), TEST_CLUSTER_TOKEN));
+  const server = await startEtcdGrpcServer(backend, { host: '127.0.0.1', port: 0, driveWatchHub: false, ...(options.limits === undefined ? {} : { limits: options.limits }) });
   return {
-    backend, server, port: server.port, endpoint: `127.0.0.1:${server.port}`,
+    member, backend, server, port: server.port, endpoint: `127.0.0.1:${server.port}`,
     close: async () => {
       await server.close();
       backend.close();
+      await member.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

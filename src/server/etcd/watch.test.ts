@@ -79,7 +79,7 @@ test('a progress request is answered with watch id -1 at the current revision', 
 });
 
 test('a large revision is split into fragments for a watcher that asked', async () => {
-  const { client } = await setup({ backend: { watchLimits: { responseBytesMax: 4096 } } });
+  const { client } = await setup({ watchLimits: { responseBytesMax: 4096 } });
   const stream = new StreamRecorder(rawBidi(client, 'watch', 'Watch'));
   stream.stream.write({ create_request: { key: bytes('f/'), range_end: bytes('f0'), fragment: true } });
   stream.stream.write({ create_request: { key: bytes('f/'), range_end: bytes('f0') } });
@@ -97,7 +97,7 @@ test('a large revision is split into fragments for a watcher that asked', async 
 
 test('a client that stops reading holds bounded memory, then catches up in order without gaps', async () => {
   const queueMax = 8;
-  const { client, server } = await setup({ backend: { watchLimits: { streamQueueResponsesMax: queueMax } } });
+  const { client, server } = await setup({ watchLimits: { streamQueueResponsesMax: queueMax } });
   const stream = new StreamRecorder(rawBidi(client, 'watch', 'Watch'));
   stream.stream.write({ create_request: { key: bytes('b/'), range_end: bytes('b0') } });
   await stream.count(1, 'created');

@@ -19,7 +19,7 @@ import { LeaseNotFoundError } from '../../kv/errors.js';
 import { KvStateMachine, validateCommand, type KvStateMachineOptions } from '../../kv/state_machine.js';
 import type { RevisionChanges, WatchableHistory } from '../../kv/types.js';
 import { WatchHub } from '../../kv/watch_hub.js';
-import { WATCH_PROGRESS_INTERVAL_MS_DEFAULT } from '../../kv/watch_limits.js';
+import { WATCH_PROGRESS_INTERVAL_MS_DEFAULT, type WatchLimits } from '../../kv/watch_limits.js';
 import { COMMIT_NOTICE_HOLD_MS, CommitNoticeHold } from './commit_notices.js';
 import { MemberStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError, TooManyRequestsError } from './errors.js';
 import { Membership } from './membership.js';
@@ -116,6 +116,10 @@ export interface MemberOptions {
   /** Entries kept behind a snapshot so a slightly slow follower needs no snapshot (etcd's catch-up entries). */
   readonly compactionLagEntries: number;
   readonly quotaBytes?: number;
+  /** Leases shorter than this are granted this TTL (default MIN_LEASE_TTL_SECONDS_DEFAULT, as etcd's minimum). */
+  readonly minLeaseTtlSeconds?: number;
+  /** Bounds of the watch streams (defaults from kv/watch_limits.ts). */
+  readonly watchLimits?: Partial<WatchLimits>;
   /** How long a client request may wait for its proposal or read to complete. */
   readonly requestTimeoutMs: number;
   /** Progress notifications to watchers that asked for them (etcd: 10 minutes). */
@@ -186,7 +190,7 @@ export class Member {
   ) {
     this.id = opts.id;
     this.kv = kv;
-    this.watchHub = new WatchHub(new CurrentHistory(this));
+    this.watchHub = new WatchHub(new CurrentHistory(this), opts.watchLimits);
     this.rawNode = new RawNode(this.raftConfig(log.snapshot.metadata.index));
     this.commitNotices = new CommitNoticeHold(COMMIT_NOTICE_HOLD_MS, (ms, fn) => opts.clock.setTimer(ms, () => this.guard(fn)),
       (messages) => opts.io.send(messages));
@@ -699,7 +703,12 @@ export class Member {
 
 /** The store's options, the same at open and at every snapshot install (the quota must not revert). */
 function kvOptionsFor(opts: MemberOptions): KvStateMachineOptions {
-  return { backend: opts.kvBackend, clock: () => opts.clock.now(), ...(opts.quotaBytes === undefined ? {} : { quotaBytes: opts.quotaBytes }) };
+  return {
+    backend: opts.kvBackend,
+    clock: () => opts.clock.now(),
+    ...(opts.quotaBytes === undefined ? {} : { quotaBytes: opts.quotaBytes }),
+    ...(opts.minLeaseTtlSeconds === undefined ? {} : { minLeaseTtlSeconds: opts.minLeaseTtlSeconds }),
+  };
 }
 
 function contextNonce(context: Uint8Array): string | null {
