@@ -1,5 +1,6 @@
-// `npm run bench`: one etcd v3 workload against a 3-member etcd cluster, then a 3-member Meridian cluster, on
-// loopback in one run; throughput, p50/p90/p99, CPU and peak memory of each side and the Meridian/etcd ratios.
+// `npm run bench`: one etcd v3 workload against a 3-member etcd cluster and a 3-member Meridian cluster on loopback
+// in one run (both up, rows alternating between them); throughput, p50/p90/p99, CPU and peak memory of each side
+// and the Meridian/etcd ratios.
 // Run: npm run bench [-- --only etcd|meridian] [--rows put64,range,...] [--seconds N]   (see USAGE)
 
 import { spawnSync } from 'node:child_process';
@@ -196,12 +197,20 @@ async function measureRow(load: EtcdLoad, cluster: LocalCluster, row: BenchRow, 
   return { load: result, cpuSeconds: cpuEnd - cpuStart, peakRssBytes: peakRssBytes(pgids), generatorCpuSeconds: genCpuSeconds };
 }
 
-async function runSide(command: ClusterCommand, rows: readonly BenchRow[], measureSeconds: number, dir: string): Promise<{ rows: Map<string, SideRow>; note: string }> {
+interface RunningSide {
+  readonly side: Side;
+  readonly command: ClusterCommand;
+  readonly cluster: LocalCluster;
+  readonly load: EtcdLoad;
+  readonly note: string;
+  readonly rows: Map<string, SideRow>;
+}
+
+async function startSide(side: Side, command: ClusterCommand, dir: string): Promise<RunningSide> {
   console.log(`\n${command.side}: starting 3 members on 127.0.0.1 (data under ${dir})`);
   const startedAt = performance.now();
   const cluster = await LocalCluster.start(command, dir);
   activeClusters.add(cluster);
-  const out = new Map<string, SideRow>();
   try {
     const version = await serverVersion(cluster.endpoints[0] ?? '');
     const peakPerRow = resetPeakRss(cluster.pgids);
@@ -212,24 +221,36 @@ async function runSide(command: ClusterCommand, rows: readonly BenchRow[], measu
     const t0 = performance.now();
     const p = await load.prefill();
     console.log(`${command.side}: wrote all ${KEY_COUNT} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s (unmeasured warm-up; errors: ${formatErrors(p.errors)}); load average ${loadAverage()}`);
-    for (const row of rows) {
-      const r = await measureRow(load, cluster, row, measureSeconds);
-      out.set(row.name, r);
-      console.log(`${command.side}: ${row.name.padEnd(9)} ${Math.round(r.load.opsPerSecond).toLocaleString('en-US').padStart(7)} ops/s  p99 ${r.load.p99Ms.toFixed(2)} ms  errors ${r.load.errorCount}  (load average ${loadAverage()})`);
-      const exited = cluster.exitedMembers();
-      if (exited.length > 0) throw new Error(`${command.side} member(s) ${exited.join(', ')} exited during ${row.name}; logs:\n${cluster.logTails()}`);
-      await new Promise((resolve) => setTimeout(resolve, ROW_PAUSE_MS));
-    }
-    return { rows: out, note: `${version}${peakPerRow ? '' : '; peak memory is since start (clear_refs refused)'}` };
-  } finally {
-    const stopAt = performance.now();
-    await cluster.stop();
-    activeClusters.delete(cluster);
-    console.log(`${command.side}: stopped in ${((performance.now() - stopAt) / 1000).toFixed(1)} s`);
+    return { side, command, cluster, load, note: `${version}${peakPerRow ? '' : '; peak memory is since start (clear_refs refused)'}`, rows: new Map() };
+  } catch (err) {
+    await stopSide(side, cluster);
+    throw err;
   }
 }
 
+async function measureSideRow(side: RunningSide, row: BenchRow, measureSeconds: number): Promise<void> {
+  const r = await measureRow(side.load, side.cluster, row, measureSeconds);
+  side.rows.set(row.name, r);
+  console.log(`${side.command.side}: ${row.name.padEnd(9)} ${Math.round(r.load.opsPerSecond).toLocaleString('en-US').padStart(7)} ops/s  p99 ${r.load.p99Ms.toFixed(2)} ms  errors ${r.load.errorCount}  (load average ${loadAverage()})`);
+  const exited = side.cluster.exitedMembers();
+  if (exited.length > 0) throw new Error(`${side.command.side} member(s) ${exited.join(', ')} exited during ${row.name}; logs:\n${side.cluster.logTails()}`);
+  await new Promise((resolve) => setTimeout(resolve, ROW_PAUSE_MS));
+}
+
+async function stopSide(side: Side, cluster: LocalCluster): Promise<void> {
+  const stopAt = performance.now();
+  await cluster.stop();
+  activeClusters.delete(cluster);
+  console.log(`${side}: stopped in ${((performance.now() - stopAt) / 1000).toFixed(1)} s`);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
+
+function recordFailure(status: Map<Side, SideStatus>, side: Side, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  console.log(`\n${side}: FAILED: ${message}`);
+  status.set(side, { state: 'failed', note: message.split('\n')[0] ?? message });
+}
 
 async function main(): Promise<number> {
   let options: Options;
@@ -244,13 +265,16 @@ async function main(): Promise<number> {
   installExitHandlers();
   const root = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
   registerTempDir(root);
-  console.log(`Meridian vs etcd, 3 members each on 127.0.0.1, one after the other. ${VALUE_BYTES}-byte values, keys uniform over ${KEY_COUNT.toLocaleString('en-US')}.`);
+  console.log(`Meridian vs etcd, 3 members each on 127.0.0.1, both running, rows alternating between them. ${VALUE_BYTES}-byte values, keys uniform over ${KEY_COUNT.toLocaleString('en-US')}.`);
   console.log(`Rows: ${options.rows.map((r) => r.name).join(', ')}; ${options.measureSeconds} s measured per row after up to ${WARMUP_SECONDS} s warm-up.`);
   console.log(`Machine: ${cpus().length} CPUs, load average ${loadAverage()} (shared and noisy: only the ratios within one run count).`);
   console.log('CPU s = CPU seconds of the 3 members in the window; peak MB = sum of the members\' VmHWM in the row; gen CPU s = this load generator.');
 
   const results = new Map<Side, Map<string, SideRow>>();
   const status = new Map<Side, SideStatus>();
+  // Both clusters run at once and the rows alternate between them (the first side swaps every row), so the
+  // drift of a shared, noisy machine falls on both sides of each ratio alike; the idle cluster only heartbeats.
+  const running: RunningSide[] = [];
   for (const side of options.sides) {
     const prepared = side === 'etcd' ? prepareEtcd() : prepareMeridian();
     if (!prepared.ok) {
@@ -259,14 +283,27 @@ async function main(): Promise<number> {
       continue;
     }
     try {
-      const ran = await runSide(prepared.command, options.rows, options.measureSeconds, join(root, side));
-      results.set(side, ran.rows);
-      status.set(side, { state: 'ran', note: ran.note });
+      running.push(await startSide(side, prepared.command, join(root, side)));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      console.log(`\n${side}: FAILED: ${message}`);
-      status.set(side, { state: 'failed', note: message.split('\n')[0] ?? message });
+      recordFailure(status, side, err);
     }
+  }
+  console.log('');
+  for (const [i, row] of options.rows.entries()) {
+    const order = i % 2 === 0 ? running : [...running].reverse();
+    for (const side of order) {
+      if (status.has(side.side)) continue;
+      try {
+        await measureSideRow(side, row, options.measureSeconds);
+      } catch (err) {
+        recordFailure(status, side.side, err);
+      }
+    }
+  }
+  for (const side of running) {
+    await stopSide(side.side, side.cluster);
+    results.set(side.side, side.rows);
+    if (!status.has(side.side)) status.set(side.side, { state: 'ran', note: side.note });
   }
   removeTempDir(root);
   printTables(options.rows, results);
