@@ -65,3 +65,17 @@ test('an append from an older term does not replace a notice of a newer one; cle
   assert.equal(h.armed(), 0);
   assert.equal(h.sent.length, 2);
 });
+
+test('the notice that commits what a follower forwarded goes out at once', () => {
+  const h = harness();
+  h.hold.awaitCommit(nodeId(2), 7);
+  h.hold.dispatch([msg(MessageType.App, 2, { commit: logIndex(6) }), msg(MessageType.App, 3, { commit: logIndex(7) })]);
+  assert.equal(h.sent.length, 0, 'commit 6 does not reach the forwarded 7 yet; 3 forwarded nothing');
+  h.hold.dispatch([msg(MessageType.App, 2, { commit: logIndex(7) })]);
+  assert.deepEqual(h.sent.map((b) => b.map((m) => [m.to, m.commit])), [[[2, 7]]]);
+  // Only once: the next notice to 2 is held again.
+  h.hold.dispatch([msg(MessageType.App, 2, { commit: logIndex(8) })]);
+  assert.equal(h.sent.length, 1);
+  h.fire();
+  assert.deepEqual(h.sent[1]?.map((m) => [m.to, m.commit]).sort(), [[2, 8], [3, 7]]);
+});

@@ -6,8 +6,9 @@ import { type Message, MessageType } from '../../raft/types.js';
 
 /**
  * How long a commit-only append may wait for a later append to replace it. Followers learn the commit
- * (and apply, and notify their watchers) at most this much later; a read on a follower is not delayed,
- * because a read-index answer sends what is held for that follower first.
+ * (and apply, and notify their watchers) at most this much later. Neither a read nor a write through a
+ * follower waits for it: a read-index answer takes the held notice along, and a notice that commits
+ * proposals a follower forwarded is sent at once.
  */
 export const COMMIT_NOTICE_HOLD_MS = 2;
 
@@ -24,6 +25,8 @@ export function isCommitNotice(m: Message): boolean {
 
 export class CommitNoticeHold {
   private readonly held = new Map<NodeId, Message>();
+  /** Followers whose forwarded proposals end at this index: a notice reaching it goes out at once. */
+  private readonly waiting = new Map<NodeId, number>();
   private cancelTimer: (() => void) | null = null;
 
   constructor(
@@ -32,11 +35,26 @@ export class CommitNoticeHold {
     private readonly send: (messages: readonly Message[]) => void,
   ) {}
 
+  /**
+   * A follower forwarded proposals that end at `index` (its client waits for them to apply there): the notice
+   * that commits them is not held.
+   */
+  awaitCommit(follower: NodeId, index: number): void {
+    this.waiting.set(follower, Math.max(index, this.waiting.get(follower) ?? 0));
+  }
+
   /** Sends `messages`, holding commit notices back and dropping held ones that a new append replaces. */
   dispatch(messages: readonly Message[]): void {
     if (messages.length === 0) return;
     const out: Message[] = [];
     for (const m of messages) {
+      const awaited = this.waiting.get(m.to);
+      if (awaited !== undefined && m.type === MessageType.App && m.commit >= awaited) {
+        this.waiting.delete(m.to);
+        this.held.delete(m.to);
+        out.push(m);
+        continue;
+      }
       if (isCommitNotice(m)) {
         this.held.set(m.to, m);
         continue;
@@ -70,6 +88,7 @@ export class CommitNoticeHold {
   clear(): void {
     this.cancel();
     this.held.clear();
+    this.waiting.clear();
   }
 
   private arm(): void {

@@ -9,7 +9,7 @@ import { decodeConfChange } from '../../raft/confchange_codec.js';
 import { contextKey } from '../../raft/read_only.js';
 import type { PlantedBugs, RaftConfig } from '../../raft/raft.js';
 import { RawNode, type Ready } from '../../raft/raw_node.js';
-import { EntryType, type ConfChange, type ConfState, type Entry, type HardState, type Message } from '../../raft/types.js';
+import { EntryType, MessageType, type ConfChange, type ConfState, type Entry, type HardState, type Message } from '../../raft/types.js';
 import type { Backend } from '../../storage/backend/backend.js';
 import type { FileSystem } from '../../storage/file_system.js';
 import { RaftLog } from '../../storage/raft_log.js';
@@ -333,6 +333,8 @@ export class Member {
   receive(m: Message): void {
     this.guard(() => {
       this.rawNode.step(m);
+      // A follower's clients wait for what it forwarded: the commit of those entries is told at once.
+      if (m.type === MessageType.Prop && this.rawNode.raft.role === 'leader') this.commitNotices.awaitCommit(m.from, this.rawNode.raft.log.lastIndex());
       this.processReady();
     });
   }
