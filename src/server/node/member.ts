@@ -23,6 +23,8 @@ import { WATCH_PROGRESS_INTERVAL_MS_DEFAULT } from '../../kv/watch_limits.js';
 import { MemberStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError, TooManyRequestsError } from './errors.js';
 import { Membership } from './membership.js';
 import { decodeSnapshotData, encodeSnapshotData } from './snapshot_codec.js';
+import { ReadPaths, LEASE_READ_MARGIN_MS_DEFAULT, STALENESS_MARGIN_MS_DEFAULT, type ReadOptions, type ReadServed } from './read_paths.js';
+import { MultiDc, type MultiDcOptions } from './multi_dc.js';
 
 /** The member's view of time: a monotonic clock and one-shot timers. */
 export interface MemberClock {
@@ -121,6 +123,8 @@ export interface MemberOptions {
   readonly watchProgressIntervalMs?: number;
   readonly observer: MemberObserver;
   readonly plantedBugs?: PlantedBugs;
+  /** Multi-DC behaviour: read paths, leader affinity, survival goal, adaptive timing, auto-promotion. */
+  readonly multiDc?: MultiDcOptions;
 }
 
 /** Proposals and reads waiting at once, at most; more are refused with "too many requests". */
@@ -139,6 +143,8 @@ interface Waiter<T> {
 
 interface PendingRead extends Waiter<void> {
   index: LogIndex | null;
+  /** Local time just before the read index was asked for: the answer proves freshness as of then. */
+  readonly askedAtMs: number;
 }
 
 /** The watch hub reads history through this, so a snapshot restore can swap the store underneath. */
@@ -171,6 +177,9 @@ export class Member {
   /** The periodic loops (ticks, leases, watch catch-up), each with the cancel of its pending timer. */
   private readonly loops: { cancel: () => void }[] = [];
   private unsubscribeKv: () => void = () => undefined;
+  /** The read paths (read_paths.ts) and the multi-DC behaviour (multi_dc.ts), kept out of this file. */
+  readonly readPaths: ReadPaths;
+  readonly multiDc: MultiDc;
 
   private constructor(
     private readonly opts: MemberOptions,
@@ -181,6 +190,8 @@ export class Member {
     this.kv = kv;
     this.watchHub = new WatchHub(new CurrentHistory(this));
     this.rawNode = new RawNode(this.raftConfig(log.snapshot.metadata.index));
+    this.multiDc = new MultiDc(this, opts.raft, opts.multiDc ?? {});
+    this.readPaths = this.newReadPaths();
   }
 
   /**
@@ -234,7 +245,9 @@ export class Member {
 
   private start(): void {
     this.subscribeKv();
-    this.every(this.opts.raft.tickMs, () => {
+    // The interval is read at every tick: adaptive timing may scale it (see adaptive_timing.ts).
+    this.every(() => this.multiDc.tickMs(), () => {
+      this.multiDc.beforeTick();
       this.rawNode.tick();
       this.processReady();
     });
@@ -247,10 +260,10 @@ export class Member {
   }
 
   /** Runs fn every ms on the member's clock until it stops. */
-  private every(ms: number, fn: () => void): void {
+  private every(ms: number | (() => number), fn: () => void): void {
     const loop = { cancel: (): void => undefined };
     const arm = (): void => {
-      loop.cancel = this.opts.clock.setTimer(ms, () => {
+      loop.cancel = this.opts.clock.setTimer(typeof ms === 'number' ? ms : ms(), () => {
         if (this.stopped) return;
         arm();
         this.guard(fn);
@@ -277,6 +290,7 @@ export class Member {
     for (const w of this.proposals.values()) w.reject(err);
     for (const r of this.reads.values()) r.reject(err);
     for (const w of this.confWaiters.values()) w.reject(err);
+    this.readPaths.stop();
     this.proposals.clear();
     this.reads.clear();
     this.confWaiters.clear();
@@ -386,11 +400,15 @@ export class Member {
     }
     for (const rs of rd.readStates) {
       const r = this.reads.get(contextKey(rs.requestContext));
-      if (r !== undefined && r.index === null) r.index = rs.index;
+      if (r !== undefined && r.index === null) {
+        r.index = rs.index;
+        this.readPaths.proof.record(r.askedAtMs, rs.index, this.rawNode.raft.term, this.rawNode.raft.role === 'leader');
+      }
     }
     // 5. advance, then 4. answer reads whose index is applied
     this.rawNode.advance(rd);
     this.serveReads();
+    this.readPaths.onApplied();
     this.maybeSnapshot();
     this.processReady();
   }
@@ -410,6 +428,7 @@ export class Member {
       const cc = decodeConfChange(e.data);
       const cs = this.rawNode.applyConfChange(cc);
       this.membership.apply(cc, cs);
+      this.readPaths.noteConfChange();
       this.opts.observer.confChanged?.(cs, e.index);
       const nonce = contextNonce(cc.context);
       const waiter = nonce === null ? undefined : this.confWaiters.get(nonce);
@@ -446,7 +465,7 @@ export class Member {
   private leadershipChanged(isLeader: boolean): void {
     if (isLeader) {
       // A lease never expires early on a new leader: it extends every deadline by the election timeout once.
-      this.kv.lessor.promote(this.opts.raft.electionTicks * this.opts.raft.tickMs);
+      this.kv.lessor.promote(this.opts.raft.electionTicks * this.multiDc.tickMs());
       this.opts.observer.becameLeader?.(this.rawNode.raft.term);
     } else {
       this.kv.lessor.demote();
@@ -582,11 +601,12 @@ export class Member {
       done(err);
     };
     this.guard(() => {
+      const askedAtMs = this.opts.clock.now();
       if (this.rawNode.readIndex(ctx).kind === 'dropped') return once(new NoLeaderError());
       const cancelTimer = this.opts.clock.setTimer(this.opts.requestTimeoutMs, () => {
         if (this.reads.delete(key)) once(new RequestTimeoutError());
       });
-      this.reads.set(key, { index: null, resolve: () => once(null), reject: (e) => once(e), cancelTimer });
+      this.reads.set(key, { index: null, askedAtMs, resolve: () => once(null), reject: (e) => once(e), cancelTimer });
       this.processReady();
     });
     if (this.stopped) once(new MemberStoppedError());
@@ -597,6 +617,53 @@ export class Member {
     if (!req.serializable) await this.readBarrier();
     if (this.stopped) throw new MemberStoppedError();
     return this.kv.range(req);
+  }
+
+  /**
+   * A Range by the chosen read path (read_paths.ts): resolves with the response and which path served it.
+   * A linearizable read from a learner or follower is a ReadIndex round trip to the leader, served here.
+   */
+  read(req: RangeRequest, o: ReadOptions): Promise<{ response: RangeResponse; served: ReadServed }> {
+    return new Promise((resolve, reject) => {
+      this.readPaths.read(o, (err, path) => {
+        if (err !== null || path === undefined) return reject(err ?? new MemberStoppedError());
+        if (this.stopped) return reject(new MemberStoppedError());
+        try {
+          resolve({ response: this.kv.range({ ...req, serializable: true }), served: this.readPaths.served(path) });
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    });
+  }
+
+  private newReadPaths(): ReadPaths {
+    const md = this.opts.multiDc ?? {};
+    const r = this.opts.raft;
+    return new ReadPaths(
+      {
+        now: () => this.opts.clock.now(),
+        setTimer: (ms, fn) => this.opts.clock.setTimer(ms, () => this.guard(fn)),
+        appliedIndex: () => this.rawNode.raft.log.applied,
+        appliedRevision: () => this.kv.currentRevision(),
+        committedIndex: () => this.rawNode.raft.log.committed,
+        term: () => this.rawNode.raft.term,
+        isLeader: () => this.isLeader(),
+        transferring: () => this.rawNode.raft.leadTransferee !== 0,
+        readIndex: (done) => this.awaitReadIndex(done),
+        stopped: () => this.stopped,
+        requestTimeoutMs: this.opts.requestTimeoutMs,
+      },
+      {
+        leaseReads: md.leaseReads ?? false,
+        leaseReadMarginMs: md.leaseReadMarginMs ?? LEASE_READ_MARGIN_MS_DEFAULT,
+        // A voter refuses other candidates for electionTicks of its own ticks after a heartbeat; the first may
+        // come at once, and adaptive timing never makes a tick shorter than configured.
+        minElectionTimeoutMs: () => (r.electionTicks - 1) * r.tickMs,
+        checkQuorum: r.checkQuorum,
+        stalenessMarginMs: md.stalenessMarginMs ?? STALENESS_MARGIN_MS_DEFAULT,
+      },
+    );
   }
 
   private newRequestId(): number {
@@ -628,8 +695,14 @@ export class Member {
    * (member attributes, JSON) gains a nonce to recognise the entry; a change the leader replaces with an
    * empty entry (another change pending) times out.
    */
-  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>, timeoutMs = this.opts.requestTimeoutMs): Promise<ConfState> {
+  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>, timeoutMs = this.opts.requestTimeoutMs, force = false): Promise<ConfState> {
     if (this.stopped) return Promise.reject(new MemberStoppedError());
+    try {
+      // A change that would break the survival goal met now is refused unless forced (placement.ts).
+      this.multiDc.checkChange(changes, context, force);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     const nonce = `${this.opts.prng.nextU32().toString(16)}${this.opts.prng.nextU32().toString(16)}`;
     const data = new TextEncoder().encode(JSON.stringify({ ...context, nonce }));
     return new Promise((resolve, reject) => {
@@ -648,12 +721,18 @@ export class Member {
     });
   }
 
+  /** The member's monotonic clock, ms. */
+  now(): number {
+    return this.opts.clock.now();
+  }
+
   leaderId(): NodeId {
     return this.rawNode.raft.lead;
   }
 
   transferLeader(target: NodeId): void {
     this.guard(() => {
+      if (this.isLeader()) this.readPaths.noteTransfer();
       this.rawNode.transferLeader(target);
       this.processReady();
     });
