@@ -19,6 +19,7 @@ import { memberStatusJson, updateGauges } from './status_json.js';
 import { encodeMemberContext } from './node/membership.js';
 import { transportChannel, type TransportEvent } from './transport/diagnostics.js';
 import { PeerTransport } from './transport/peer_transport.js';
+import type { MultiDcOptions } from './node/multi_dc.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -40,6 +41,8 @@ export interface ServerConfig {
   readonly quotaBackendBytes: number;
   /** Where to serve /health, /metrics, /version and /v1/status (etcd's --listen-metrics-urls). */
   readonly listenMetricsUrls: readonly URL[];
+  /** Multi-DC behaviour (--leader-preference, --survive, --auto-promote, --adaptive-timing, lease reads). */
+  readonly multiDc?: Omit<MultiDcOptions, 'dc' | 'rttMs'>;
 }
 
 export interface ServerLog {
@@ -183,6 +186,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     compactionLagEntries: cfg.snapshotCatchUpEntries,
     quotaBytes: cfg.quotaBackendBytes,
     requestTimeoutMs: 5000 + 2 * cfg.electionTimeoutMs,
+    multiDc: { ...cfg.multiDc, dc: cfg.dc, rttMs: (peer) => transport.rttMs(peer) },
     observer: {
       becameLeader: (t) => log.info('became leader', { term: t }),
       confChanged: () => syncPeers(),
