@@ -53,6 +53,12 @@ export const AFFINITY_CANDIDATE_STABLE_ELECTIONS = 1;
 export const AFFINITY_RETRY_ELECTIONS = 5;
 /** A transfer target may lag the leader's last index by at most this many entries (Raft catches it up first). */
 export const AFFINITY_LAG_ENTRIES_MAX = 64;
+/**
+ * With no leader for this many election timeouts, a member drops its campaign delay: stale or cut-off preferred
+ * members may keep starting elections they cannot win (each resets everyone's timers), and a delayed member
+ * must still get its turn. Availability wins over affinity.
+ */
+export const AFFINITY_GIVE_UP_ELECTIONS = 2;
 /** A learner is caught up when it holds this share of the leader's log (member_backend's promote rule, etcd's 90%). */
 export const AUTO_PROMOTE_READY_FRACTION = 0.9;
 /** Auto-promotion stops at this many voters (ARCHITECTURE: 3–7 voters). */
@@ -77,6 +83,7 @@ export class MultiDc {
   private candidateSinceMs = 0;
   private lastTransferMs = Number.NEGATIVE_INFINITY;
   private promoting = false;
+  private leaderSeenMs = Number.NaN;
 
   constructor(
     private readonly host: MultiDcHost,
@@ -119,7 +126,10 @@ export class MultiDc {
   }
 
   private updateCampaignDelay(): void {
-    const ticks = campaignDelayTicks(this.o.leaderPreference ?? [], this.dc(), this.base.electionTicks);
+    const now = this.host.now();
+    if (this.host.rawNode.raft.lead !== 0 || Number.isNaN(this.leaderSeenMs)) this.leaderSeenMs = now;
+    const leaderless = now - this.leaderSeenMs > AFFINITY_GIVE_UP_ELECTIONS * this.electionMs();
+    const ticks = leaderless ? 0 : campaignDelayTicks(this.o.leaderPreference ?? [], this.dc(), this.base.electionTicks);
     if (ticks === this.delayTicks) return;
     this.delayTicks = ticks;
     this.host.rawNode.setCampaignDelayTicks(ticks);

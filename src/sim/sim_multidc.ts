@@ -1,0 +1,120 @@
+// Multi-DC simulator runs (issue #6): three DCs with five voters placed 2-2-1 plus learners, leader affinity,
+// bounded-staleness reads and clock drift, under the fault catalogue; and scripted whole-DC outages.
+
+import type { SimMultiDc, SimOptions } from './cluster_sim.js';
+import type { ClusterSim } from './cluster_sim.js';
+import type { SimMember } from './sim_member.js';
+
+export const MULTIDC_DCS = ['us-east', 'eu-west', 'ap-south'] as const;
+/** One-way latencies between the DCs, ms: a transatlantic, a transpacific and a long link. */
+const ONE_WAY_MS: Readonly<Record<string, number>> = {
+  'us-east|eu-west': 40,
+  'us-east|ap-south': 100,
+  'eu-west|ap-south': 120,
+};
+/** Five voters 2-2-1, then the learners. */
+export const VOTER_PLACEMENT = ['us-east', 'us-east', 'eu-west', 'eu-west', 'ap-south'] as const;
+export const LEADER_PREFERENCE = ['us-east', 'eu-west'] as const;
+/** Bounds the simulated clients ask bounded reads with, ms: below, near and above the round trips. */
+export const STALENESS_BOUNDS_MS = [50, 250, 1000] as const;
+/** Monotonic clocks drift by up to this rate: within read_paths' CLOCK_DRIFT_RATE_MAX (1%). */
+export const NOW_DRIFT_RATE = 0.0099;
+
+function oneWayMs(a: string, b: string): number {
+  return ONE_WAY_MS[`${a}|${b}`] ?? ONE_WAY_MS[`${b}|${a}`] ?? 1;
+}
+
+export interface MultiDcRunOptions {
+  readonly seed: number;
+  readonly learnerDcs?: readonly string[];
+  readonly autoPromote?: boolean;
+  readonly leaseReadShare?: number;
+  readonly scenario?: (sim: ClusterSim) => void;
+  readonly faultKinds?: SimOptions['faultKinds'];
+  readonly faultsMin?: number;
+  readonly faultsMax?: number;
+  readonly safetyElectionTimeouts?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** The simulator options of a 2-2-1 run with learners (one in each of the first two DCs by default). */
+export function multiDcOptions(o: MultiDcRunOptions): SimOptions {
+  const learnerDcs = o.learnerDcs ?? ['ap-south', 'eu-west'];
+  const multiDc: SimMultiDc = {
+    dcs: MULTIDC_DCS,
+    oneWayMs,
+    placement: [...VOTER_PLACEMENT, ...learnerDcs],
+    member: {
+      leaderPreference: LEADER_PREFERENCE,
+      survive: 'dc',
+      adaptiveTiming: true,
+      autoPromote: o.autoPromote ?? false,
+      leaseReads: (o.leaseReadShare ?? 0) > 0,
+    },
+    boundedReadShare: 0.35,
+    maxStalenessMs: STALENESS_BOUNDS_MS,
+    leaseReadShare: o.leaseReadShare ?? 0,
+    nowDriftRate: NOW_DRIFT_RATE,
+  };
+  return {
+    seed: o.seed,
+    voters: VOTER_PLACEMENT.length,
+    learners: learnerDcs.length,
+    multiDc,
+    ...(o.scenario === undefined ? {} : { scenario: o.scenario }),
+    ...(o.faultKinds === undefined ? {} : { faultKinds: o.faultKinds }),
+    ...(o.faultsMin === undefined ? {} : { faultsMin: o.faultsMin }),
+    ...(o.faultsMax === undefined ? {} : { faultsMax: o.faultsMax }),
+    ...(o.safetyElectionTimeouts === undefined ? {} : { safetyElectionTimeouts: o.safetyElectionTimeouts }),
+    ...(o.log === undefined ? {} : { log: o.log }),
+  };
+}
+
+/** Election timeouts each scripted DC outage lasts. */
+const OUTAGE_ELECTION_TIMEOUTS = 8;
+/** Writes that must be acknowledged during each outage, at least (clients write continuously). */
+export const OUTAGE_WRITES_MIN = 5;
+/** Election timeouts between outages, for the cluster to settle back. */
+const OUTAGE_GAP_ELECTION_TIMEOUTS = 6;
+
+/**
+ * Takes each DC down in turn (isolated from the others, or all its members crashed), and checks that writes
+ * keep being acknowledged while it is down: 2-2-1 keeps a quorum without any one DC.
+ */
+export function dcOutages(mode: 'isolate' | 'crash'): (sim: ClusterSim) => void {
+  return (sim) => {
+    const e = sim.electionTimeoutMs;
+    const outage = (i: number): void => {
+      const dc = MULTIDC_DCS[i];
+      if (dc === undefined) return;
+      const inside = (m: SimMember): boolean => m.dc === dc;
+      const all = sim.members();
+      let heal: () => void;
+      if (mode === 'isolate') {
+        const links: [SimMember['id'], SimMember['id']][] = [];
+        for (const a of all.filter(inside)) for (const b of all.filter((m) => !inside(m))) links.push([a.id, b.id], [b.id, a.id]);
+        heal = sim.network.cutLinks(links);
+      } else {
+        for (const m of all.filter(inside)) m.crash();
+        heal = () => {
+          for (const m of sim.members().filter(inside)) m.restartIfDown();
+        };
+      }
+      // Measured from one election timeout in: the first one may go to electing a leader outside the DC.
+      let before = 0;
+      sim.schedule(e, () => {
+        before = sim.acknowledgedWrites;
+      });
+      sim.schedule(OUTAGE_ELECTION_TIMEOUTS * e, () => {
+        const acked = sim.acknowledgedWrites - before;
+        if (acked < OUTAGE_WRITES_MIN) sim.flag(`availability: only ${acked} writes acknowledged while ${dc} was down (${mode}), expected at least ${OUTAGE_WRITES_MIN}`);
+        heal();
+        sim.schedule(OUTAGE_GAP_ELECTION_TIMEOUTS * e, () => outage(i + 1));
+      });
+    };
+    sim.schedule(3 * e, () => outage(0));
+  };
+}
+
+/** Safety-phase length that fits every scripted outage of dcOutages, in election timeouts. */
+export const DC_OUTAGES_SAFETY_TIMEOUTS = 3 + MULTIDC_DCS.length * (OUTAGE_ELECTION_TIMEOUTS + OUTAGE_GAP_ELECTION_TIMEOUTS);
