@@ -80,6 +80,7 @@ export interface SimReport {
   readonly linearizability: 'ok' | 'illegal' | 'unknown';
   /** Multi-DC runs: bounded-staleness reads made and served locally. */
   readonly boundedReads?: { readonly reads: number; readonly servedLocally: number };
+  readonly leaseReadsServed?: number;
 }
 
 const TICK_MS = 10;
@@ -244,6 +245,8 @@ export class ClusterSim implements FaultTarget {
 
   /** Writes acknowledged to clients so far (a DC outage must not stop them). */
   acknowledgedWrites = 0;
+  /** Reads a leader answered on its lease (zero round trips). */
+  leaseReadsServed = 0;
   private readonly boundedReads: BoundedRead[] = [];
   private staleness: StalenessReport | null = null;
 
@@ -531,8 +534,15 @@ export class ClusterSim implements FaultTarget {
       next();
     };
     const leaseShare = this.options.multiDc?.leaseReadShare ?? 0;
-    const accepted = viaReadIndex && leaseShare > 0 && this.prng.chance(leaseShare)
-      ? member.readWith(key, { mode: 'leaseRead' }, settle)
+    const lease = viaReadIndex && leaseShare > 0 && this.prng.chance(leaseShare);
+    // Lease reads go to a member that believes it leads, a deposed one included: that is where a lease could lie.
+    const leaders = lease ? live.filter((m) => m.isLeader()) : [];
+    const reader = leaders.length > 0 ? this.prng.pick(leaders) : member;
+    const accepted = lease
+      ? reader.readWith(key, { mode: 'leaseRead' }, (res, served) => {
+        if (served?.path === 'lease') this.leaseReadsServed++;
+        settle(res);
+      })
       : viaReadIndex ? member.readLinearizable(key, settle) : member.submit(key, kvOp, settle);
     if (accepted === 'refused') {
       // Refused up front, so it never took effect; an unknown outcome allows exactly that. Retry elsewhere
@@ -703,7 +713,7 @@ export class ClusterSim implements FaultTarget {
       leaderElections: this.elections,
       violations: this.violations,
       linearizability: lin.result,
-      ...(this.staleness === null ? {} : { boundedReads: { reads: this.staleness.reads, servedLocally: this.staleness.servedLocally } }),
+      ...(this.staleness === null ? {} : { boundedReads: { reads: this.staleness.reads, servedLocally: this.staleness.servedLocally }, leaseReadsServed: this.leaseReadsServed }),
     };
   }
 }

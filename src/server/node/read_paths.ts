@@ -150,6 +150,11 @@ export class ReadPaths {
       case 'minRevision':
         return this.waitApplied(0, o.minRevision ?? 0, timeoutMs, (err) => done(err, 'min-revision'));
       case 'leaseRead':
+        if (this.host.isLeader()) {
+          // Keep the lease renewed in the background while lease reads come, so most need no round trip.
+          this.lastBoundedAskMs = this.host.now();
+          this.keepFresh(this.leaseMs());
+        }
         if (!this.leaseValid()) return this.viaReadIndex(done);
         // The leader's commit index covers every acknowledged write; serve once applied catches up to it.
         return this.waitApplied(this.host.committedIndex(), 0, timeoutMs, (err) => done(err, 'lease'));
@@ -168,7 +173,7 @@ export class ReadPaths {
     this.viaReadIndex(done);
   }
 
-  /** Refreshes the proof in the background at about bound/2 while bounded reads are being asked for. */
+  /** Refreshes the proof in the background at about bound/2 while bounded (or lease) reads are being asked for. */
   private keepFresh(maxStalenessMs: number): void {
     const every = Math.max(FRESHNESS_REFRESH_MS_MIN, Math.floor(maxStalenessMs / FRESHNESS_REFRESH_DIVISOR));
     if (every >= this.refreshEveryMs && this.refreshTimer !== null) return;
@@ -199,8 +204,12 @@ export class ReadPaths {
     if (now < this.leaseBlockedUntilMs) return false;
     // A configuration change after t0 may have made a quorum that did not acknowledge the heartbeat.
     if (this.lastConfChangeMs >= this.proof.freshAsOf) return false;
-    const leaseMs = s.minElectionTimeoutMs() - s.leaseReadMarginMs;
+    const leaseMs = this.leaseMs();
     return leaseMs > 0 && this.proof.holdsLease(now, this.host.term(), leaseMs);
+  }
+
+  private leaseMs(): number {
+    return this.settings.minElectionTimeoutMs() - this.settings.leaseReadMarginMs;
   }
 
   /** A leadership transfer was seen: its TimeoutNow lets the target win despite the voters' lease. */

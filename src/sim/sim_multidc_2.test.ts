@@ -1,0 +1,18 @@
+// Multi-DC availability: each DC in turn is cut off, or all its members crash; writes must keep being
+// acknowledged, every history check must pass, and after healing leadership returns to the preferred DC.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runSeed } from './cluster_sim.js';
+import { DC_OUTAGES_SAFETY_TIMEOUTS, dcOutages, multiDcOptions } from './sim_multidc.js';
+
+const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : 1;
+
+for (const mode of ['isolate', 'crash'] as const) {
+  test(`writes continue with any one DC ${mode === 'isolate' ? 'cut off' : 'crashed'} (seed ${SEED})`, async (t) => {
+    const r = await runSeed(multiDcOptions({ seed: SEED, scenario: dcOutages(mode), safetyElectionTimeouts: DC_OUTAGES_SAFETY_TIMEOUTS }));
+    t.diagnostic(`${r.topology}; ${r.operations} ops; ${r.leaderElections} elections; linearizability ${r.linearizability}`);
+    assert.deepEqual(r.violations, [], `replay: SEED=${SEED} node --test dist/src/sim/sim_multidc_2.test.js`);
+    assert.notEqual(r.linearizability, 'illegal');
+  });
+}
