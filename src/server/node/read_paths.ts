@@ -22,7 +22,15 @@ export const FRESHNESS_REFRESH_DIVISOR = 2;
 export const FRESHNESS_REFRESH_MS_MIN = 10;
 /** Background refreshes stop when no bounded read came for this long, ms. */
 export const FRESHNESS_IDLE_STOP_MS = 10_000;
-/** Lease reads: the safety margin subtracted from the lease, ms (configurable; `--lease-read-margin-ms`). */
+/**
+ * Lease reads: the safety margin subtracted from the lease, ms (configurable; `--lease-read-margin-ms`).
+ *
+ * The assumptions lease reads rest on (why they are off by default): (1) every member runs with the same
+ * configured --election-timeout and --heartbeat-interval (adaptive timing only ever lengthens them); (2) over
+ * one election timeout, no voter's clock gains on the leader's by more than this margin; (3) CheckQuorum is on;
+ * (4) a TimeoutNow of an abandoned leadership transfer arrives within two election timeouts. Break one and a
+ * deposed leader may answer from stale state; every other read path assumes nothing about clocks.
+ */
 export const LEASE_READ_MARGIN_MS_DEFAULT = 50;
 /** After any leadership transfer on this leader, lease reads stay off for this many election timeouts. */
 export const LEASE_BLOCK_AFTER_TRANSFER_ELECTIONS = 2;
