@@ -19,6 +19,7 @@ import { SimWatchers } from './sim_watchers.js';
 import type { Bootstrap } from '../server/node/member.js';
 import { bootstrapPlan, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
 import type { MultiDcOptions } from '../server/node/multi_dc.js';
+import { maxScale } from '../server/node/adaptive_timing.js';
 import { checkBoundedStaleness, type BoundedRead, type StalenessReport } from './sim_staleness.js';
 
 export interface SimOptions {
@@ -63,6 +64,8 @@ export interface SimMultiDc {
   readonly nowDriftRate?: number;
   /** After healing, leadership must reach the first preferred DC within this many election timeouts. */
   readonly preferredReturnTimeouts?: number;
+  /** Members start with this (LAN) timing instead of timing fitted to the links: adaptive timing must fit it. */
+  readonly lanTiming?: RaftTiming;
 }
 
 export interface SimReport {
@@ -168,8 +171,11 @@ export class ClusterSim implements FaultTarget {
     this.prng = new Prng(options.seed);
     this.topology = options.multiDc === undefined ? drawTopology(this.prng.fork()) : fixedTopology(options.multiDc);
     const heartbeatTicks = Math.max(5, Math.ceil((2 * this.topology.maxOneWayMs) / TICK_MS));
-    this.timing = { tickMs: TICK_MS, heartbeatTicks, electionTicks: heartbeatTicks * 10 };
-    this.electionTimeoutMs = this.timing.electionTicks * TICK_MS;
+    this.timing = options.multiDc?.lanTiming ?? { tickMs: TICK_MS, heartbeatTicks, electionTicks: heartbeatTicks * 10 };
+    // With LAN timing over WAN links, adaptive timing may stretch the election timeout up to maxScale: the
+    // simulator's bounds (fault lengths, liveness) follow that worst case.
+    const stretch = options.multiDc?.lanTiming === undefined ? 1 : maxScale(this.timing);
+    this.electionTimeoutMs = this.timing.electionTicks * this.timing.tickMs * stretch;
     this.network = new SimNetwork(this.queue, this.prng.fork(), (a, b) =>
       this.topology.latency(this.all.get(a)?.dc ?? '', this.all.get(b)?.dc ?? ''));
     this.env = {

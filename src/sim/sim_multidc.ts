@@ -20,6 +20,9 @@ export const STALENESS_BOUNDS_MS = [50, 250, 1000] as const;
 /** Monotonic clocks drift by up to this rate: within read_paths' CLOCK_DRIFT_RATE_MAX (1%). */
 export const NOW_DRIFT_RATE = 0.0099;
 
+/** Timing tuned for a LAN: 10 ms ticks, heartbeat 50 ms, election timeout 500 ms. */
+export const LAN_TIMING = { tickMs: 10, heartbeatTicks: 5, electionTicks: 50 } as const;
+
 function oneWayMs(a: string, b: string): number {
   return ONE_WAY_MS[`${a}|${b}`] ?? ONE_WAY_MS[`${b}|${a}`] ?? 1;
 }
@@ -34,6 +37,8 @@ export interface MultiDcRunOptions {
   readonly faultsMin?: number;
   readonly faultsMax?: number;
   readonly safetyElectionTimeouts?: number;
+  /** Start members with LAN timing (50 ms heartbeat, 500 ms election) over the WAN links; adaptive timing stretches it. */
+  readonly lanTiming?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -55,6 +60,7 @@ export function multiDcOptions(o: MultiDcRunOptions): SimOptions {
     maxStalenessMs: STALENESS_BOUNDS_MS,
     leaseReadShare: o.leaseReadShare ?? 0,
     nowDriftRate: NOW_DRIFT_RATE,
+    ...(o.lanTiming === true ? { lanTiming: LAN_TIMING } : {}),
   };
   return {
     seed: o.seed,

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSeed } from './cluster_sim.js';
+import { ClusterSim, runSeed } from './cluster_sim.js';
 import { DC_OUTAGES_SAFETY_TIMEOUTS, dcOutages, multiDcOptions } from './sim_multidc.js';
 
 const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : 1;
@@ -16,3 +16,13 @@ for (const mode of ['isolate', 'crash'] as const) {
     assert.notEqual(r.linearizability, 'illegal');
   });
 }
+
+test(`LAN-tuned timing over WAN links: adaptive timing stretches it, and the cluster stays safe under faults (seed ${SEED})`, async (t) => {
+  const sim = new ClusterSim(multiDcOptions({ seed: SEED, lanTiming: true, faultsMin: 10, faultsMax: 16 }));
+  const r = await sim.run();
+  const scales = sim.members().filter((m) => m.member !== null).map((m) => `${m.id}:${m.member?.multiDc.status().timing.heartbeatMs.toFixed(0) ?? '-'}ms`);
+  t.diagnostic(`heartbeats after the run ${scales.join(' ')}; ${r.leaderElections} elections; linearizability ${r.linearizability}`);
+  assert.deepEqual(r.violations, [], `replay: SEED=${SEED} node --test dist/src/sim/sim_multidc_2.test.js`);
+  const stretched = sim.members().some((m) => (m.member?.multiDc.status().timing.scale ?? 1) > 1);
+  assert.ok(stretched, 'some member stretched its timing to the WAN round trips');
+});
