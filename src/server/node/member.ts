@@ -24,8 +24,7 @@ import { MemberStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError,
 import { Membership } from './membership.js';
 import { decodeSnapshotData, encodeSnapshotData } from './snapshot_codec.js';
 import { ReadPaths, LEASE_READ_MARGIN_MS_DEFAULT, STALENESS_MARGIN_MS_DEFAULT, type ReadOptions, type ReadServed } from './read_paths.js';
-import { MultiDc, type MultiDcOptions } from './multi_dc.js';
-import { campaignDelayTicks } from './placement.js';
+import { affinityDelayTicks, MultiDc, type MultiDcOptions } from './multi_dc.js';
 
 /** The member's view of time: a monotonic clock and one-shot timers. */
 export interface MemberClock {
@@ -241,7 +240,7 @@ export class Member {
       disableProposalForwarding: false,
       prng: this.opts.prng.fork(),
       // Leader affinity from the first election on (MultiDc keeps it current once the member list is known).
-      campaignDelayTicks: campaignDelayTicks(this.opts.multiDc?.leaderPreference ?? [], this.opts.multiDc?.dc ?? '', r.electionTicks),
+      campaignDelayTicks: affinityDelayTicks(this.opts.multiDc?.leaderPreference ?? [], this.opts.multiDc?.dc ?? '', r),
       ...(this.opts.plantedBugs === undefined ? {} : { plantedBugs: this.opts.plantedBugs }),
     };
   }

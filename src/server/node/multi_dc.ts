@@ -58,7 +58,7 @@ export const AFFINITY_LAG_ENTRIES_MAX = 64;
  * members may keep starting elections they cannot win (each resets everyone's timers), and a delayed member
  * must still get its turn. Availability wins over affinity.
  */
-export const AFFINITY_GIVE_UP_ELECTIONS = 2;
+export const AFFINITY_GIVE_UP_ELECTIONS = 1;
 /** A learner is caught up when it holds this share of the leader's log (member_backend's promote rule, etcd's 90%). */
 export const AUTO_PROMOTE_READY_FRACTION = 0.9;
 /** Auto-promotion stops at this many voters (ARCHITECTURE: 3–7 voters). */
@@ -87,7 +87,7 @@ export class MultiDc {
 
   constructor(
     private readonly host: MultiDcHost,
-    private readonly base: BaseTiming,
+    private readonly base: BaseTiming & { readonly preVote: boolean },
     private readonly o: MultiDcOptions,
   ) {}
 
@@ -129,7 +129,7 @@ export class MultiDc {
     const now = this.host.now();
     if (this.host.rawNode.raft.lead !== 0 || Number.isNaN(this.leaderSeenMs)) this.leaderSeenMs = now;
     const leaderless = now - this.leaderSeenMs > AFFINITY_GIVE_UP_ELECTIONS * this.electionMs();
-    const ticks = leaderless ? 0 : campaignDelayTicks(this.o.leaderPreference ?? [], this.dc(), this.base.electionTicks);
+    const ticks = leaderless ? 0 : affinityDelayTicks(this.o.leaderPreference ?? [], this.dc(), this.base);
     if (ticks === this.delayTicks) return;
     this.delayTicks = ticks;
     this.host.rawNode.setCampaignDelayTicks(ticks);
@@ -165,7 +165,8 @@ export class MultiDc {
       dc: this.host.membership.get(id)?.dc ?? '',
       isLearner: false,
       caughtUp: pr.match + AFFINITY_LAG_ENTRIES_MAX >= st.lastIndex,
-      recentActive: pr.recentActive,
+      // Not recentActive: CheckQuorum clears it every election timeout, which would restart the stability wait.
+      healthy: pr.state === 'replicate',
     }));
     const target = preferredTransferTarget(pref, this.dc(), voters);
     if (target !== this.candidate) {
@@ -231,6 +232,15 @@ export class MultiDc {
       campaignDelayTicks: this.delayTicks,
     };
   }
+}
+
+/**
+ * The campaign delay for leader affinity, only with PreVote: without it, a preferred member with a stale log
+ * (back from a partition) bumps the term at every timeout and resets everyone's timers, so delayed members would
+ * rarely get to campaign; there affinity relies on the hand-off alone.
+ */
+export function affinityDelayTicks(preference: readonly string[], dc: string, raft: { readonly electionTicks: number; readonly preVote: boolean }): number {
+  return raft.preVote ? campaignDelayTicks(preference, dc, raft.electionTicks) : 0;
 }
 
 /** The member list after a change, or null when the change alters no member's role (an attribute update). */

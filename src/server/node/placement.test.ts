@@ -57,7 +57,7 @@ test('affinity: campaign delay grows with rank; unlisted DCs wait longest', () =
 });
 
 test('affinity: hand-off only to a caught-up active voter of a better DC', () => {
-  const v = (id: number, dc: string, caughtUp = true, recentActive = true) => ({ id: nodeId(id), dc, isLearner: false, caughtUp, recentActive });
+  const v = (id: number, dc: string, caughtUp = true, healthy = true) => ({ id: nodeId(id), dc, isLearner: false, caughtUp, healthy });
   assert.equal(preferredTransferTarget(['a', 'b'], 'b', [v(1, 'a', false), v(2, 'a', true, false), v(3, 'c')]), null);
   assert.equal(preferredTransferTarget(['a', 'b'], 'c', [v(4, 'b'), v(3, 'a'), v(2, 'a')]), nodeId(2));
   assert.equal(preferredTransferTarget(['a', 'b'], 'a', [v(4, 'a'), v(3, 'b')]), null);

@@ -106,8 +106,8 @@ export function campaignDelayTicks(preference: readonly string[], dc: string, el
 export interface TransferCandidate extends PlacedMember {
   /** Replicated up to the leader's last index. */
   readonly caughtUp: boolean;
-  /** Heard from within the last election timeout. */
-  readonly recentActive: boolean;
+  /** Replicating normally (not probing after a rejection or an unreachable report). */
+  readonly healthy: boolean;
 }
 
 /**
@@ -120,7 +120,7 @@ export function preferredTransferTarget(preference: readonly string[], leaderDc:
   const myRank = preferenceRank(preference, leaderDc);
   let best: TransferCandidate | null = null;
   for (const v of voters) {
-    if (v.isLearner || !v.caughtUp || !v.recentActive) continue;
+    if (v.isLearner || !v.caughtUp || !v.healthy) continue;
     const r = preferenceRank(preference, v.dc);
     if (r >= myRank) continue;
     if (best === null || r < preferenceRank(preference, best.dc) || (r === preferenceRank(preference, best.dc) && v.id < best.id)) best = v;
