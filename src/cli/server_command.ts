@@ -4,6 +4,8 @@ import pino from 'pino';
 import { startServer, type ServerConfig, type ServerLog } from '../server/server.js';
 import { parseRttMatrix, WanEmulationSyntaxError, type RttMatrix } from '../server/wan_emulation.js';
 import { helpText, parseFlags, parseUrl, splitList, UsageError, type FlagSpecs } from './flags.js';
+import { parseLeaderPreference, SurvivalGoalError } from '../server/node/placement.js';
+import { LEASE_READ_MARGIN_MS_DEFAULT } from '../server/node/read_paths.js';
 
 export const SERVER_FLAGS: FlagSpecs = {
   'name': { kind: 'string', default: 'default', help: 'human-readable name of this member' },
@@ -23,6 +25,13 @@ export const SERVER_FLAGS: FlagSpecs = {
   'election-timeout': { kind: 'duration-ms', default: '1000', help: 'election timeout in ms' },
   'snapshot-count': { kind: 'int', default: '100000', help: 'applied entries between snapshots (etcd 3.4: 100000)' },
   'quota-backend-bytes': { kind: 'int', default: String(2 * 1024 * 1024 * 1024), help: 'store size before the NOSPACE alarm' },
+  // Multi-DC (issue #6): placement, affinity, timing and read paths.
+  'leader-preference': { kind: 'string', default: '', help: 'DCs in order of preference for the leader, e.g. us-east,eu-west (the same on every member)' },
+  'survive': { kind: 'string', default: '', help: "survival goal: 'dc' (lose any one DC) or 'member' (default: dc with 3 or more DCs)" },
+  'auto-promote': { kind: 'bool', default: 'false', help: 'the leader promotes caught-up learners while the survival goal holds' },
+  'adaptive-timing': { kind: 'bool', default: 'true', help: 'heartbeat and election timeout follow measured round trips (never below the configured ones)' },
+  'leader-lease-reads': { kind: 'bool', default: 'false', help: 'a leader serves lease reads without a round trip (assumes clock drift within --lease-read-margin-ms)' },
+  'lease-read-margin-ms': { kind: 'duration-ms', default: String(LEASE_READ_MARGIN_MS_DEFAULT), help: 'safety margin subtracted from the leader lease, ms' },
   'log-level': { kind: 'string', default: 'info', help: 'debug, info, warn or error' },
   'help': { kind: 'bool', default: 'false', help: 'print this help' },
 };
@@ -78,6 +87,7 @@ export function parseServerConfig(argv: readonly string[]): { config: ServerConf
     quotaBackendBytes: Number(get('quota-backend-bytes')),
     listenMetricsUrls: metricsUrls(get('listen-metrics-urls'), urls('listen-client-urls', 'listen-client-urls')),
     ...wanEmulation(get('emulate-wan'), get('dc')),
+    multiDc: multiDcConfig(get, election),
   };
   return { config, logLevel: get('log-level') };
 }
@@ -128,6 +138,30 @@ function wanEmulation(flag: string, dc: string): { emulateWan?: RttMatrix } {
     if (err instanceof WanEmulationSyntaxError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** The multi-DC flags (issue #6). */
+function multiDcConfig(get: (k: string) => string, electionMs: number): NonNullable<ServerConfig['multiDc']> {
+  let leaderPreference: string[];
+  try {
+    leaderPreference = parseLeaderPreference(get('leader-preference'));
+  } catch (err) {
+    throw new UsageError(err instanceof SurvivalGoalError ? err.message : String(err));
+  }
+  const survive = get('survive');
+  if (survive !== '' && survive !== 'dc' && survive !== 'member') throw new UsageError(`flag --survive must be 'dc' or 'member', got "${survive}"`);
+  const margin = Number(get('lease-read-margin-ms'));
+  if (get('leader-lease-reads') === 'true' && margin >= electionMs) {
+    throw new UsageError(`--lease-read-margin-ms (${margin} ms) must be below --election-timeout (${electionMs} ms), or no lease is left`);
+  }
+  return {
+    leaderPreference,
+    survive: survive === '' ? null : survive,
+    autoPromote: get('auto-promote') === 'true',
+    adaptiveTiming: get('adaptive-timing') === 'true',
+    leaseReads: get('leader-lease-reads') === 'true',
+    leaseReadMarginMs: margin,
+  };
 }
 
 /** etcd serves these on its client port; gRPC here owns that port, so the default is the client port + 2 (2381). */

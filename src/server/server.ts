@@ -20,6 +20,7 @@ import { encodeMemberContext } from './node/membership.js';
 import { transportChannel, type TransportEvent } from './transport/diagnostics.js';
 import { PeerTransport, type PeerTransportOptions } from './transport/peer_transport.js';
 import { emulationFor, formatRttMatrix, type RttMatrix } from './wan_emulation.js';
+import type { MultiDcOptions } from './node/multi_dc.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -43,6 +44,8 @@ export interface ServerConfig {
   readonly listenMetricsUrls: readonly URL[];
   /** Development and tests: emulated round trips by DC pair on this member's peer links (`--emulate-wan`). */
   readonly emulateWan?: RttMatrix;
+  /** Multi-DC behaviour (--leader-preference, --survive, --auto-promote, --adaptive-timing, lease reads). */
+  readonly multiDc?: Omit<MultiDcOptions, 'dc' | 'rttMs'>;
 }
 
 export interface ServerLog {
@@ -187,6 +190,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     compactionLagEntries: cfg.snapshotCatchUpEntries,
     quotaBytes: cfg.quotaBackendBytes,
     requestTimeoutMs: 5000 + 2 * cfg.electionTimeoutMs,
+    multiDc: { ...cfg.multiDc, dc: cfg.dc, rttMs: (peer) => transport.rttMs(peer) },
     observer: {
       becameLeader: (t) => log.info('became leader', { term: t }),
       confChanged: () => syncPeers(),

@@ -18,6 +18,9 @@ import { SimLeases } from './sim_leases.js';
 import { SimWatchers } from './sim_watchers.js';
 import type { Bootstrap } from '../server/node/member.js';
 import { bootstrapPlan, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
+import type { MultiDcOptions } from '../server/node/multi_dc.js';
+import { maxScale } from '../server/node/adaptive_timing.js';
+import { checkBoundedStaleness, type BoundedRead, type StalenessReport } from './sim_staleness.js';
 
 export interface SimOptions {
   readonly seed: number;
@@ -40,6 +43,29 @@ export interface SimOptions {
   readonly log?: (line: string) => void;
   /** Stop at the first invariant violation (the rest of the run would only add noise). */
   readonly stopOnViolation?: boolean;
+  /** A fixed multi-DC layout with the members' multi-DC behaviour and its checks (sim_multidc.ts). */
+  readonly multiDc?: SimMultiDc;
+}
+
+/** A fixed multi-DC cluster: where members sit, how they behave, and which multi-DC reads clients make. */
+export interface SimMultiDc {
+  readonly dcs: readonly string[];
+  /** One-way latency between two DCs, ms. */
+  readonly oneWayMs: (a: string, b: string) => number;
+  /** The DC of each initial member: voters first, then learners. */
+  readonly placement: readonly string[];
+  readonly member: Omit<MultiDcOptions, 'dc' | 'rttMs'>;
+  /** Share of reads made as bounded-staleness reads (checked by sim_staleness.ts), and the bounds drawn. */
+  readonly boundedReadShare?: number;
+  readonly maxStalenessMs?: readonly number[];
+  /** Share of linearizable reads made as leader lease reads (checked for linearizability like the others). */
+  readonly leaseReadShare?: number;
+  /** Members' monotonic clocks drift by up to this rate (slow or fast) during the faults. */
+  readonly nowDriftRate?: number;
+  /** After healing, leadership must reach the first preferred DC within this many election timeouts. */
+  readonly preferredReturnTimeouts?: number;
+  /** Members start with this (LAN) timing instead of timing fitted to the links: adaptive timing must fit it. */
+  readonly lanTiming?: RaftTiming;
 }
 
 export interface SimReport {
@@ -55,6 +81,9 @@ export interface SimReport {
   readonly leaderElections: number;
   readonly violations: readonly string[];
   readonly linearizability: 'ok' | 'illegal' | 'unknown';
+  /** Multi-DC runs: bounded-staleness reads made and served locally. */
+  readonly boundedReads?: { readonly reads: number; readonly servedLocally: number };
+  readonly leaseReadsServed?: number;
 }
 
 const TICK_MS = 10;
@@ -75,6 +104,12 @@ const SUPERVISOR_RESTART_TIMEOUTS = 2;
 /** After healing, a leader must exist within this many election timeouts. */
 const LEADER_BOUND_TIMEOUTS = 10;
 const LEADER_BOUND_TIMEOUTS_NO_PREVOTE = 30;
+/** Multi-DC runs: leadership returns to the preferred DC within this many election timeouts of a leader existing. */
+const PREFERRED_RETURN_TIMEOUTS = 20;
+/** Multi-DC runs: monotonic-clock drifts per run. */
+const NOW_DRIFTS_PER_RUN = 4;
+/** Multi-DC runs: one-way latency inside a DC, ms. */
+const FIXED_INTRA_DC_MS = 0.5;
 
 interface Topology {
   readonly dcs: string[];
@@ -134,10 +169,13 @@ export class ClusterSim implements FaultTarget {
 
   constructor(private readonly options: SimOptions) {
     this.prng = new Prng(options.seed);
-    this.topology = drawTopology(this.prng.fork());
+    this.topology = options.multiDc === undefined ? drawTopology(this.prng.fork()) : fixedTopology(options.multiDc);
     const heartbeatTicks = Math.max(5, Math.ceil((2 * this.topology.maxOneWayMs) / TICK_MS));
-    this.timing = { tickMs: TICK_MS, heartbeatTicks, electionTicks: heartbeatTicks * 10 };
-    this.electionTimeoutMs = this.timing.electionTicks * TICK_MS;
+    this.timing = options.multiDc?.lanTiming ?? { tickMs: TICK_MS, heartbeatTicks, electionTicks: heartbeatTicks * 10 };
+    // With LAN timing over WAN links, adaptive timing may stretch the election timeout up to maxScale: the
+    // simulator's bounds (fault lengths, liveness) follow that worst case.
+    const stretch = options.multiDc?.lanTiming === undefined ? 1 : maxScale(this.timing);
+    this.electionTimeoutMs = this.timing.electionTicks * this.timing.tickMs * stretch;
     this.network = new SimNetwork(this.queue, this.prng.fork(), (a, b) =>
       this.topology.latency(this.all.get(a)?.dc ?? '', this.all.get(b)?.dc ?? ''));
     this.env = {
@@ -176,6 +214,7 @@ export class ClusterSim implements FaultTarget {
       snapshotEveryEntries: SNAPSHOT_EVERY_ENTRIES,
       requestTimeoutMs: 4 * this.electionTimeoutMs,
       compactionLagEntries: COMPACTION_LAG_ENTRIES,
+      ...(options.multiDc === undefined ? {} : { multiDc: (m: SimMember) => this.memberMultiDc(m) }),
     };
     this.keys = Array.from({ length: 8 + this.prng.int(8) }, (_, i) => `k${i}`);
     this.watchers = new SimWatchers(this.queue, this.prng.fork(), this.keys);
@@ -186,10 +225,97 @@ export class ClusterSim implements FaultTarget {
     const voters = options.voters ?? (this.prng.chance(0.6) ? 5 : 3);
     const learners = options.learners ?? this.prng.int(3);
     const ids = Array.from({ length: voters + learners }, () => this.nextId++);
+    const placed = options.multiDc?.placement;
+    const dcOfIndex = (i: number): string => placed?.[i] ?? (this.topology.dcs[i % this.topology.dcs.length] as string);
+    const dcOf = placed === undefined ? undefined : (id: number): string => dcOfIndex(ids.indexOf(id));
     for (const [i, id] of ids.entries()) {
-      const dc = this.topology.dcs[i % this.topology.dcs.length] as string;
-      this.addMember(id, dc, bootstrapPlan(ids.slice(0, voters), ids.slice(voters))).start();
+      this.addMember(id, dcOfIndex(i), bootstrapPlan(ids.slice(0, voters), ids.slice(voters), dcOf)).start();
     }
+  }
+
+  /** A member's multi-DC options; its round trips are the simulated links' (an exact measurement). */
+  private memberMultiDc(m: SimMember): MultiDcOptions {
+    const md = this.options.multiDc;
+    assert(md !== undefined, 'memberMultiDc without a multi-DC layout');
+    return {
+      ...md.member,
+      dc: m.dc,
+      rttMs: (peer) => {
+        const other = this.all.get(peer);
+        return other === undefined ? null : 2 * this.topology.latency(m.dc, other.dc);
+      },
+    };
+  }
+
+  // ---- multi-DC (sim_multidc.ts) ----
+
+  /** Writes acknowledged to clients so far (a DC outage must not stop them). */
+  acknowledgedWrites = 0;
+  /** Reads a leader answered on its lease (zero round trips). */
+  leaseReadsServed = 0;
+  private readonly boundedReads: BoundedRead[] = [];
+  private staleness: StalenessReport | null = null;
+
+  /** Scenarios report what they find wrong here. */
+  flag(msg: string): void {
+    this.violation(msg);
+  }
+
+  private issueBounded(client: number, key: string): void {
+    const md = this.options.multiDc;
+    const live = this.members().filter((m) => m.up);
+    const next = (): void => this.queue.schedule(this.prng.float() * 10, () => this.runClient(client));
+    if (md === undefined || live.length === 0) return next();
+    const member = this.prng.pick(live);
+    const maxStalenessMs = this.prng.pick(md.maxStalenessMs ?? [200]);
+    const arrivedAt = this.queue.now;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      next();
+    };
+    const accepted = member.readWith(key, { mode: 'bounded', maxStalenessMs }, (res, served) => {
+      if (!settled && res !== null && served !== undefined) {
+        this.boundedReads.push({ member: member.id, key, arrivedAt, maxStalenessMs, appliedRevision: served.appliedRevision, path: served.path });
+      }
+      settle();
+    });
+    if (accepted === 'refused') {
+      this.queue.schedule(TICK_MS * 5, settle);
+      return;
+    }
+    this.queue.schedule(this.electionTimeoutMs * 3, settle);
+  }
+
+  /** Drifts one member's monotonic clock within the configured rate, for a while. */
+  private driftNow(rate: number): void {
+    const live = this.members().filter((m) => m.up);
+    if (live.length === 0) return;
+    const m = this.prng.pick(live);
+    const r = this.prng.chance(0.5) ? 1 / (1 + rate * this.prng.float()) : 1 + rate * this.prng.float();
+    this.say(`member ${m.id}'s clock runs at ${r.toFixed(5)} × real time`);
+    m.setNowRate(r);
+    this.schedule(this.electionTimeoutMs * (1 + this.prng.float() * 5), () => m.setNowRate(1));
+  }
+
+  /** With a preferred DC healthy after healing, leadership must move there within the bound. */
+  private async awaitPreferredLeader(): Promise<void> {
+    const md = this.options.multiDc;
+    const preferred = md?.member.leaderPreference?.[0];
+    if (md === undefined || preferred === undefined) return;
+    const voters = new Set(this.voters());
+    const candidates = this.members().filter((m) => m.dc === preferred && voters.has(m.id) && m.up && m.id <= md.placement.length);
+    if (candidates.length === 0) {
+      this.say(`no voter of the preferred DC ${preferred} left in the configuration; leadership stays where it is`);
+      return;
+    }
+    const timeouts = md.preferredReturnTimeouts ?? PREFERRED_RETURN_TIMEOUTS;
+    const bound = this.queue.now + timeouts * this.electionTimeoutMs;
+    while (this.leader()?.dc !== preferred && this.queue.now < bound) await this.runFor(TICK_MS * 10);
+    const l = this.leader();
+    if (l?.dc !== preferred) this.violation(`affinity: leadership did not return to the preferred DC ${preferred} within ${timeouts} election timeouts after healing (leader ${l?.id ?? 'none'} in ${l?.dc ?? '-'})`);
+    else this.say(`leadership is back in the preferred DC ${preferred} (member ${l.id})`);
   }
 
   private addMember(id: number, dc: string, bootstrap: Bootstrap | null): SimMember {
@@ -386,6 +512,11 @@ export class ClusterSim implements FaultTarget {
       r < 0.75 ? { kind: 'put', value: `c${client}-${request}` } :
       r < 0.93 ? { kind: 'cas', expected: p.chance(0.3) ? null : `c${p.range(1, 6)}-${p.int(Math.max(1, request))}`, value: `c${client}-${request}` } :
       { kind: 'delete' };
+    const md = this.options.multiDc;
+    if (md !== undefined && op.kind === 'get' && p.chance(md.boundedReadShare ?? 0)) {
+      this.issueBounded(client, key);
+      return;
+    }
     this.issue(client, key, op, op.kind === 'get' && p.chance(0.7), 0);
   }
 
@@ -405,9 +536,20 @@ export class ClusterSim implements FaultTarget {
       settled = true;
       if (result === null) this.recorder.unknown(op);
       else this.recorder.ret(op, result, this.queue.now);
+      if (result !== null && kvOp.kind !== 'get') this.acknowledgedWrites++;
       next();
     };
-    const accepted = viaReadIndex ? member.readLinearizable(key, settle) : member.submit(key, kvOp, settle);
+    const leaseShare = this.options.multiDc?.leaseReadShare ?? 0;
+    const lease = viaReadIndex && leaseShare > 0 && this.prng.chance(leaseShare);
+    // Lease reads go to a member that believes it leads, a deposed one included: that is where a lease could lie.
+    const leaders = lease ? live.filter((m) => m.isLeader()) : [];
+    const reader = leaders.length > 0 ? this.prng.pick(leaders) : member;
+    const accepted = lease
+      ? reader.readWith(key, { mode: 'leaseRead' }, (res, served) => {
+        if (served?.path === 'lease') this.leaseReadsServed++;
+        settle(res);
+      })
+      : viaReadIndex ? member.readLinearizable(key, settle) : member.submit(key, kvOp, settle);
     if (accepted === 'refused') {
       // Refused up front, so it never took effect; an unknown outcome allows exactly that. Retry elsewhere
       // after a pause, as a new operation.
@@ -442,6 +584,10 @@ export class ClusterSim implements FaultTarget {
       const stopAt = p.chance(0.5) ? safetyMs + this.electionTimeoutMs : at + p.float() * (safetyMs - at);
       this.queue.schedule(at, () => this.leases.grant(stopAt));
     }
+    const drift = o.multiDc?.nowDriftRate;
+    if (drift !== undefined) {
+      for (let i = 0; i < NOW_DRIFTS_PER_RUN; i++) this.queue.schedule(warmupMs + p.float() * (safetyMs - warmupMs), () => this.driftNow(drift));
+    }
     // Watchers on random members (learners too), opened from the start and during the faults.
     for (let i = 0; i < WATCHERS_PER_RUN; i++) {
       this.queue.schedule(warmupMs * (i === 0 ? 1 : 0) + p.float() * safetyMs, () => {
@@ -459,6 +605,7 @@ export class ClusterSim implements FaultTarget {
     this.network.healAll();
     for (const m of this.members()) {
       m.clockRate = 1;
+      if (o.multiDc?.nowDriftRate !== undefined) m.setNowRate(1);
       if (m.paused) m.resume();
       m.restartIfDown();
     }
@@ -470,6 +617,7 @@ export class ClusterSim implements FaultTarget {
     const leaderBound = healedAt + timeouts * this.electionTimeoutMs;
     while (this.leader() === undefined && this.queue.now < leaderBound) await this.runFor(TICK_MS * 5);
     if (this.leader() === undefined) this.violation(`liveness: no leader within ${timeouts} election timeouts after healing`);
+    await this.awaitPreferredLeader();
     await this.runFor(2 * this.electionTimeoutMs);
     this.clientsRunning = false;
     await this.awaitConvergence(healedAt + 40 * this.electionTimeoutMs);
@@ -554,6 +702,10 @@ export class ClusterSim implements FaultTarget {
     if (lin.result === 'illegal') this.violation(`linearizability: ${lin.message}`);
     const revs = checkRevisionsRespectRealTime(history);
     if (!revs.ok) this.violation(`revisions: ${revs.violationCount} violations, first: ${revs.violations[0]?.message ?? ''}`);
+    if (this.options.multiDc !== undefined) {
+      this.staleness = checkBoundedStaleness(history, this.boundedReads);
+      for (const v of this.staleness.violations) this.violation(v);
+    }
     return {
       seed: this.options.seed,
       topology: `${this.topology.describe}; ${this.members().length} members`,
@@ -567,8 +719,30 @@ export class ClusterSim implements FaultTarget {
       leaderElections: this.elections,
       violations: this.violations,
       linearizability: lin.result,
+      ...(this.staleness === null ? {} : { boundedReads: { reads: this.staleness.reads, servedLocally: this.staleness.servedLocally }, leaseReadsServed: this.leaseReadsServed }),
     };
   }
+}
+
+/** A fixed layout's topology (the simulator's own is drawn per seed). */
+function fixedTopology(md: SimMultiDc): Topology {
+  const dcs = [...md.dcs];
+  let maxOneWayMs = 1;
+  const pairs: string[] = [];
+  for (let i = 0; i < dcs.length; i++) {
+    for (let j = i + 1; j < dcs.length; j++) {
+      const ms = md.oneWayMs(dcs[i] as string, dcs[j] as string);
+      maxOneWayMs = Math.max(maxOneWayMs, ms);
+      pairs.push(ms.toFixed(0));
+    }
+  }
+  const counts = dcs.map((dc) => md.placement.filter((p) => p === dc).length).join('-');
+  return {
+    dcs,
+    latency: (a, b) => (a === b ? FIXED_INTRA_DC_MS : md.oneWayMs(a, b)),
+    describe: `${dcs.length} DCs (members ${counts}), one-way ${pairs.join('/')} ms`,
+    maxOneWayMs,
+  };
 }
 
 function errorText(err: unknown): string {

@@ -15,6 +15,9 @@ import { StorageFailedError } from '../storage/errors.js';
 import type { RevisionChanges } from '../kv/types.js';
 import { compare, CompareResult, CompareTarget, deleteRangeRequest, putRequest, rangeRequest, type Command, type CommandResponse } from '../kv/rpc.js';
 import { Member, type Bootstrap, type MemberClock, type MemberObserver as MemberEventObserver, type MemberPoint, type RaftSettings } from '../server/node/member.js';
+import type { MultiDcOptions } from '../server/node/multi_dc.js';
+import type { ReadOptions, ReadServed } from '../server/node/read_paths.js';
+import { encodeMemberContext } from '../server/node/membership.js';
 import type { KvInput, KvOutput } from './checker/model.js';
 import type { EventQueue } from './event_queue.js';
 import type { SimNetwork } from './network.js';
@@ -61,6 +64,8 @@ export interface MemberEnv {
   readonly compactionLagEntries: number;
   /** How long a client request waits at the member before it times out. */
   readonly requestTimeoutMs: number;
+  /** Multi-DC behaviour of each member (absent: none, as before). */
+  readonly multiDc?: (member: SimMember) => MultiDcOptions;
 }
 
 /** Named points in the Ready loop where a member can be made to crash (TESTING.md, process faults). */
@@ -131,6 +136,13 @@ export class SimMember {
   removed = false;
   /** Multiplies timer intervals: a drifting clock. */
   clockRate = 1;
+  /**
+   * How fast the member's monotonic clock reads run against real time (1: exact). The multi-DC scenarios
+   * drift it within the staleness margin; timers keep following clockRate.
+   */
+  private nowRate = 1;
+  private nowBaseReal = 0;
+  private nowBaseLocal = 0;
   diskLatencyMs: number;
   /** When set, the member crashes the next time its Ready loop reaches this point. */
   crashPoint: CrashPoint | null = null;
@@ -204,6 +216,7 @@ export class SimMember {
       watchProgressIntervalMs: this.env.requestTimeoutMs,
       observer: this.observerFor(epoch),
       plantedBugs: this.env.plantedBugs,
+      ...(this.env.multiDc === undefined ? {} : { multiDc: this.env.multiDc(this) }),
     });
     this.env.queue.track(opened).then(
       (m) => {
@@ -226,7 +239,7 @@ export class SimMember {
   private clock(epoch: number): MemberClock {
     const q = this.env.queue;
     return {
-      now: () => q.now,
+      now: () => this.localNow(),
       setTimer: (ms, fn) => {
         let cancelled = false;
         q.schedule(ms * this.clockRate, () => {
@@ -237,6 +250,21 @@ export class SimMember {
         };
       },
     };
+  }
+
+  /** The member's monotonic clock: real time unless a drift is set, continuous across rate changes. */
+  localNow(): number {
+    const q = this.env.queue;
+    if (this.nowRate === 1 && this.nowBaseLocal === this.nowBaseReal) return q.now;
+    return this.nowBaseLocal + (q.now - this.nowBaseReal) * this.nowRate;
+  }
+
+  /** Makes the monotonic clock run at `rate` × real time from now on. */
+  setNowRate(rate: number): void {
+    assert(rate > 0, `clock rate must be positive, got ${rate}`);
+    this.nowBaseLocal = this.localNow();
+    this.nowBaseReal = this.env.queue.now;
+    this.nowRate = rate;
   }
 
   private observerFor(epoch: number): MemberEventObserver {
@@ -403,6 +431,20 @@ export class SimMember {
     return refused ? 'refused' : 'accepted';
   }
 
+  /** A read by a chosen read path (bounded, min revision, lease...); `done(null)`: unknown. */
+  readWith(key: string, options: ReadOptions, done: (result: KvResult | null, served?: ReadServed) => void): 'accepted' | 'refused' {
+    const member = this.member;
+    if (member === null || this.paused) return 'refused';
+    member.read(rangeRequest({ key: enc.encode(key) }), options).then(
+      ({ response, served }) => {
+        const kv = response.kvs[0];
+        done({ kind: 'get', value: kv === undefined ? null : dec.decode(kv.value), revision: response.revision }, served);
+      },
+      () => done(null),
+    );
+    return 'accepted';
+  }
+
   isLeader(): boolean {
     return this.member !== null && this.member.isLeader();
   }
@@ -434,7 +476,7 @@ export class SimMember {
  * The start of a new cluster, as etcd does it: conf change entries 1..n naming the first members, committed
  * in term 1, so a member that joins later learns the first configuration from the log.
  */
-export function bootstrapPlan(voters: readonly number[], learners: readonly number[]): Bootstrap {
+export function bootstrapPlan(voters: readonly number[], learners: readonly number[], dcOf?: (id: number) => string): Bootstrap {
   const confState: ConfState = {
     voters: voters.map(nodeId),
     learners: learners.map(nodeId),
@@ -444,7 +486,9 @@ export function bootstrapPlan(voters: readonly number[], learners: readonly numb
   };
   const entries: Entry[] = [];
   const add = (id: number, type: ConfChangeType): void => {
-    const data = encodeConfChange({ transition: 'auto', changes: [{ type, nodeId: nodeId(id) }], context: new Uint8Array(0) });
+    // With DCs given, the first configuration carries them, as a real member's published attributes would.
+    const context = dcOf === undefined ? new Uint8Array(0) : encodeMemberContext({ name: `m${id}`, peerUrls: [], clientUrls: [], dc: dcOf(id), zone: '' });
+    const data = encodeConfChange({ transition: 'auto', changes: [{ type, nodeId: nodeId(id) }], context });
     entries.push({ term: term(1), index: logIndex(entries.length + 1), type: EntryType.ConfChange, data });
   };
   for (const id of voters) add(id, ConfChangeType.AddNode);

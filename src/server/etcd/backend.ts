@@ -6,6 +6,9 @@ import type { HashKvResult } from '../../kv/hash.js';
 import type { LeaseTimeToLive } from '../../kv/lessor.js';
 import type { AlarmAction, AlarmMember, AlarmType, Command, CommandResponse, RangeRequest, RangeResponse } from '../../kv/rpc.js';
 import type { WatchHub } from '../../kv/watch_hub.js';
+import type { ReadOptions, ReadServed } from './read_options.js';
+
+export type { ReadMode, ReadOptions, ReadPath, ReadServed } from './read_options.js';
 
 /** Every etcd response carries this header. */
 export interface ResponseHeader {
@@ -52,6 +55,11 @@ export interface EtcdBackend {
 
   /** A Range served locally: linearizable ones wait for a ReadIndex confirmation first. */
   range(req: RangeRequest): Promise<RangeResponse>;
+  /**
+   * A Range by a chosen read path (Meridian's metadata), answered with the path that served it and the member's
+   * applied revision. Optional: a backend without it serves every Range through range().
+   */
+  read?(req: RangeRequest, options: ReadOptions): Promise<{ readonly response: RangeResponse; readonly served: ReadServed }>;
   /** Replicates a command through Raft and resolves with its result once applied on this member. */
   propose(command: Command): Promise<CommandResponse>;
 
@@ -64,10 +72,11 @@ export interface EtcdBackend {
   readonly watchHub: WatchHub;
 
   memberList(): Promise<readonly MemberInfo[]>;
-  memberAdd(peerUrls: readonly string[], isLearner: boolean): Promise<{ readonly member: MemberInfo; readonly members: readonly MemberInfo[] }>;
-  memberRemove(id: NodeId): Promise<readonly MemberInfo[]>;
+  /** `force` overrides the survival goal check (`meridian-force: true`). */
+  memberAdd(peerUrls: readonly string[], isLearner: boolean, force?: boolean): Promise<{ readonly member: MemberInfo; readonly members: readonly MemberInfo[] }>;
+  memberRemove(id: NodeId, force?: boolean): Promise<readonly MemberInfo[]>;
   memberUpdate(id: NodeId, peerUrls: readonly string[]): Promise<readonly MemberInfo[]>;
-  memberPromote(id: NodeId): Promise<readonly MemberInfo[]>;
+  memberPromote(id: NodeId, force?: boolean): Promise<readonly MemberInfo[]>;
 
   status(): Promise<MemberStatus>;
   alarm(action: AlarmAction, memberId: NodeId, alarm: AlarmType): Promise<readonly AlarmMember[]>;

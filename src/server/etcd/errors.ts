@@ -108,6 +108,9 @@ export const ETCD_ERRORS = {
   ErrLeaseIdOutOfRange: row(InvalidArgument, 'meridian: lease ID must be between 1 and 2^53-1'),
   ErrWatchIdOutOfRange: row(InvalidArgument, 'meridian: watch ID must be between -2^53+1 and 2^53-1'),
   ErrUnknownEnumValue: row(InvalidArgument, null),
+  // Multi-DC (their text names the values): bad read-consistency metadata, a change that breaks the survival goal.
+  ErrBadReadConsistency: row(InvalidArgument, null),
+  ErrSurvivalGoal: row(FailedPrecondition, null),
   ErrAuthNotSupported: row(Unimplemented, 'meridian: users and roles are not supported; authentication is not enabled'),
   ErrDowngradeNotSupported: row(Unimplemented, 'meridian: cluster downgrade is not supported'),
 } as const satisfies Record<string, ErrorRow>;

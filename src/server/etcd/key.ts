@@ -8,15 +8,20 @@ import {
   putResponseToPb, rangeRequestFromPb, rangeResponseToPb, txnRequestFromPb, txnResponseToPb,
 } from './convert.js';
 import { expectResponse, proposeChecked, type ServiceContext, unary } from './rpc_util.js';
+import { readOptionsFromMetadata, servedToMetadata, unaryWithMetadata } from './read_metadata.js';
 
 export function kvService(ctx: ServiceContext): grpc.UntypedServiceImplementation {
   const { backend } = ctx;
   return {
-    Range: unary(async (req) => {
+    // The read path comes from Meridian's metadata (read_metadata.ts); without it, from etcd's serializable flag.
+    Range: unaryWithMetadata(async (req, md) => {
       const range = rangeRequestFromPb(req);
       const invalid = validateCommand({ type: 'range', range });
       if (invalid !== null) throw invalid;
-      return rangeResponseToPb(backend.header(), await backend.range(range));
+      const options = readOptionsFromMetadata(md, range.serializable);
+      if (backend.read === undefined) return { response: rangeResponseToPb(backend.header(), await backend.range(range)) };
+      const { response, served } = await backend.read(range, options);
+      return { response: rangeResponseToPb(backend.header(), response), metadata: servedToMetadata(served) };
     }),
     Put: unary(async (req) => {
       const res = await proposeChecked(ctx, req, { type: 'put', put: putRequestFromPb(req) });

@@ -7,6 +7,7 @@ import { boolField, headerToPb, memberToPb, type PbMessage, safeIdField, strings
 import { EtcdServerError } from './errors.js';
 import type { MemberInfo } from './backend.js';
 import { type ServiceContext, unary } from './rpc_util.js';
+import { forceFromMetadata, unaryWithMetadata } from './read_metadata.js';
 
 const URL_SCHEMES = new Set(['http', 'https', 'unix', 'unixs']);
 /** scheme://authority followed by nothing (no path, query or fragment). */
@@ -39,15 +40,16 @@ export function clusterService(ctx: ServiceContext): grpc.UntypedServiceImplemen
   const { backend } = ctx;
   const members = (list: readonly MemberInfo[]): unknown[] => list.map(memberToPb);
   return {
-    MemberAdd: unary(async (req) => {
+    // `meridian-force: true` metadata overrides the survival goal check of the changes below.
+    MemberAdd: unaryWithMetadata(async (req, md) => {
       const peerUrls = stringsField(req, 'peerURLs');
       checkPeerUrls(peerUrls);
-      const res = await backend.memberAdd(peerUrls, boolField(req, 'isLearner'));
-      return { header: headerToPb(backend.header()), member: memberToPb(res.member), members: members(res.members) };
+      const res = await backend.memberAdd(peerUrls, boolField(req, 'isLearner'), forceFromMetadata(md));
+      return { response: { header: headerToPb(backend.header()), member: memberToPb(res.member), members: members(res.members) } };
     }),
-    MemberRemove: unary(async (req) => {
-      const list = await backend.memberRemove(memberIdField(req, 'ID'));
-      return { header: headerToPb(backend.header()), members: members(list) };
+    MemberRemove: unaryWithMetadata(async (req, md) => {
+      const list = await backend.memberRemove(memberIdField(req, 'ID'), forceFromMetadata(md));
+      return { response: { header: headerToPb(backend.header()), members: members(list) } };
     }),
     MemberUpdate: unary(async (req) => {
       const id = memberIdField(req, 'ID');
@@ -60,9 +62,9 @@ export function clusterService(ctx: ServiceContext): grpc.UntypedServiceImplemen
       const list = await backend.memberList();
       return { header: headerToPb(backend.header()), members: members(list) };
     }),
-    MemberPromote: unary(async (req) => {
-      const list = await backend.memberPromote(memberIdField(req, 'ID'));
-      return { header: headerToPb(backend.header()), members: members(list) };
+    MemberPromote: unaryWithMetadata(async (req, md) => {
+      const list = await backend.memberPromote(memberIdField(req, 'ID'), forceFromMetadata(md));
+      return { response: { header: headerToPb(backend.header()), members: members(list) } };
     }),
   };
 }

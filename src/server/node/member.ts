@@ -24,6 +24,8 @@ import { COMMIT_NOTICE_HOLD_MS, CommitNoticeHold } from './commit_notices.js';
 import { MemberStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError, TooManyRequestsError } from './errors.js';
 import { Membership } from './membership.js';
 import { decodeSnapshotData, encodeSnapshotData } from './snapshot_codec.js';
+import { ReadPaths, LEASE_READ_MARGIN_MS_DEFAULT, STALENESS_MARGIN_MS_DEFAULT, type ReadOptions, type ReadServed } from './read_paths.js';
+import { affinityDelayTicks, MultiDc, type MultiDcOptions } from './multi_dc.js';
 
 /** The member's view of time: a monotonic clock and one-shot timers. */
 export interface MemberClock {
@@ -126,6 +128,8 @@ export interface MemberOptions {
   readonly watchProgressIntervalMs?: number;
   readonly observer: MemberObserver;
   readonly plantedBugs?: PlantedBugs;
+  /** Multi-DC behaviour: read paths, leader affinity, survival goal, adaptive timing, auto-promotion. */
+  readonly multiDc?: MultiDcOptions;
 }
 
 /** Proposals and reads waiting at once, at most; more are refused with "too many requests". */
@@ -144,6 +148,8 @@ interface Waiter<T> {
 
 interface PendingRead extends Waiter<void> {
   index: LogIndex | null;
+  /** Local time just before the read index was asked for: the answer proves freshness as of then. */
+  readonly askedAtMs: number;
 }
 
 /** The watch hub reads history through this, so a snapshot restore can swap the store underneath. */
@@ -182,6 +188,9 @@ export class Member {
   private readonly renewalsBeforePromotion: (() => void)[] = [];
   /** Outgoing messages pass here: a leader's commit-only appends wait briefly for an append to carry them. */
   private readonly commitNotices: CommitNoticeHold;
+  /** The read paths (read_paths.ts) and the multi-DC behaviour (multi_dc.ts), kept out of this file. */
+  readonly readPaths: ReadPaths;
+  readonly multiDc: MultiDc;
 
   private constructor(
     private readonly opts: MemberOptions,
@@ -194,6 +203,8 @@ export class Member {
     this.rawNode = new RawNode(this.raftConfig(log.snapshot.metadata.index));
     this.commitNotices = new CommitNoticeHold(COMMIT_NOTICE_HOLD_MS, (ms, fn) => opts.clock.setTimer(ms, () => this.guard(fn)),
       (messages) => opts.io.send(messages));
+    this.multiDc = new MultiDc(this, opts.raft, opts.multiDc ?? {});
+    this.readPaths = this.newReadPaths();
   }
 
   /**
@@ -241,13 +252,17 @@ export class Member {
       readOnlyOption: 'safe',
       disableProposalForwarding: false,
       prng: this.opts.prng.fork(),
+      // Leader affinity from the first election on (MultiDc keeps it current once the member list is known).
+      campaignDelayTicks: affinityDelayTicks(this.opts.multiDc?.leaderPreference ?? [], this.opts.multiDc?.dc ?? '', r),
       ...(this.opts.plantedBugs === undefined ? {} : { plantedBugs: this.opts.plantedBugs }),
     };
   }
 
   private start(): void {
     this.subscribeKv();
-    this.every(this.opts.raft.tickMs, () => {
+    // The interval is read at every tick: adaptive timing may scale it (see adaptive_timing.ts).
+    this.every(() => this.multiDc.tickMs(), () => {
+      this.multiDc.beforeTick();
       this.rawNode.tick();
       this.processReady();
     });
@@ -260,10 +275,10 @@ export class Member {
   }
 
   /** Runs fn every ms on the member's clock until it stops. */
-  private every(ms: number, fn: () => void): void {
+  private every(ms: number | (() => number), fn: () => void): void {
     const loop = { cancel: (): void => undefined };
     const arm = (): void => {
-      loop.cancel = this.opts.clock.setTimer(ms, () => {
+      loop.cancel = this.opts.clock.setTimer(typeof ms === 'number' ? ms : ms(), () => {
         if (this.stopped) return;
         arm();
         this.guard(fn);
@@ -291,6 +306,7 @@ export class Member {
     for (const w of this.proposals.values()) w.reject(err);
     for (const r of this.reads.values()) r.reject(err);
     for (const w of this.confWaiters.values()) w.reject(err);
+    this.readPaths.stop();
     this.proposals.clear();
     this.reads.clear();
     // They answer "member stopped" now that `stopped` is set.
@@ -406,11 +422,15 @@ export class Member {
     }
     for (const rs of rd.readStates) {
       const r = this.reads.get(contextKey(rs.requestContext));
-      if (r !== undefined && r.index === null) r.index = rs.index;
+      if (r !== undefined && r.index === null) {
+        r.index = rs.index;
+        this.readPaths.proof.record(r.askedAtMs, rs.index, this.rawNode.raft.term, this.rawNode.raft.role === 'leader');
+      }
     }
     // 5. advance, then 4. answer reads whose index is applied
     this.rawNode.advance(rd);
     this.serveReads();
+    this.readPaths.onApplied();
     this.maybeSnapshot();
     this.processReady();
   }
@@ -430,6 +450,7 @@ export class Member {
       const cc = decodeConfChange(e.data);
       const cs = this.rawNode.applyConfChange(cc);
       this.membership.apply(cc, cs);
+      this.readPaths.noteConfChange();
       this.opts.observer.confChanged?.(cs, e.index);
       const nonce = contextNonce(cc.context);
       const waiter = nonce === null ? undefined : this.confWaiters.get(nonce);
@@ -484,7 +505,7 @@ export class Member {
     if (this.lessorGate === null || applied < this.lessorGate) return;
     this.lessorGate = null;
     // A lease never expires early on a new leader: it extends every deadline by the election timeout once.
-    this.kv.lessor.promote(this.opts.raft.electionTicks * this.opts.raft.tickMs);
+    this.kv.lessor.promote(this.opts.raft.electionTicks * this.multiDc.tickMs());
     const waiting = this.renewalsBeforePromotion.splice(0);
     for (const retry of waiting) retry();
   }
@@ -623,11 +644,12 @@ export class Member {
       done(err);
     };
     this.guard(() => {
+      const askedAtMs = this.opts.clock.now();
       if (this.rawNode.readIndex(ctx).kind === 'dropped') return once(new NoLeaderError());
       const cancelTimer = this.opts.clock.setTimer(this.opts.requestTimeoutMs, () => {
         if (this.reads.delete(key)) once(new RequestTimeoutError());
       });
-      this.reads.set(key, { index: null, resolve: () => once(null), reject: (e) => once(e), cancelTimer });
+      this.reads.set(key, { index: null, askedAtMs, resolve: () => once(null), reject: (e) => once(e), cancelTimer });
       this.processReady();
     });
     if (this.stopped) once(new MemberStoppedError());
@@ -638,6 +660,53 @@ export class Member {
     if (!req.serializable) await this.readBarrier();
     if (this.stopped) throw new MemberStoppedError();
     return this.kv.range(req);
+  }
+
+  /**
+   * A Range by the chosen read path (read_paths.ts): resolves with the response and which path served it.
+   * A linearizable read from a learner or follower is a ReadIndex round trip to the leader, served here.
+   */
+  read(req: RangeRequest, o: ReadOptions): Promise<{ response: RangeResponse; served: ReadServed }> {
+    return new Promise((resolve, reject) => {
+      this.readPaths.read(o, (err, path) => {
+        if (err !== null || path === undefined) return reject(err ?? new MemberStoppedError());
+        if (this.stopped) return reject(new MemberStoppedError());
+        try {
+          resolve({ response: this.kv.range({ ...req, serializable: true }), served: this.readPaths.served(path) });
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    });
+  }
+
+  private newReadPaths(): ReadPaths {
+    const md = this.opts.multiDc ?? {};
+    const r = this.opts.raft;
+    return new ReadPaths(
+      {
+        now: () => this.opts.clock.now(),
+        setTimer: (ms, fn) => this.opts.clock.setTimer(ms, () => this.guard(fn)),
+        appliedIndex: () => this.rawNode.raft.log.applied,
+        appliedRevision: () => this.kv.currentRevision(),
+        committedIndex: () => this.rawNode.raft.log.committed,
+        term: () => this.rawNode.raft.term,
+        isLeader: () => this.isLeader(),
+        transferring: () => this.rawNode.raft.leadTransferee !== 0,
+        readIndex: (done) => this.awaitReadIndex(done),
+        stopped: () => this.stopped,
+        requestTimeoutMs: this.opts.requestTimeoutMs,
+      },
+      {
+        leaseReads: md.leaseReads ?? false,
+        leaseReadMarginMs: md.leaseReadMarginMs ?? LEASE_READ_MARGIN_MS_DEFAULT,
+        // A voter refuses other candidates for electionTicks of its own ticks after a heartbeat; the first may
+        // come at once, and adaptive timing never makes a tick shorter than configured.
+        minElectionTimeoutMs: () => (r.electionTicks - 1) * r.tickMs,
+        checkQuorum: r.checkQuorum,
+        stalenessMarginMs: md.stalenessMarginMs ?? STALENESS_MARGIN_MS_DEFAULT,
+      },
+    );
   }
 
   private newRequestId(): number {
@@ -669,8 +738,14 @@ export class Member {
    * (member attributes, JSON) gains a nonce to recognise the entry; a change the leader replaces with an
    * empty entry (another change pending) times out.
    */
-  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>, timeoutMs = this.opts.requestTimeoutMs): Promise<ConfState> {
+  changeMembership(changes: ConfChange['changes'], context: Record<string, unknown>, timeoutMs = this.opts.requestTimeoutMs, force = false): Promise<ConfState> {
     if (this.stopped) return Promise.reject(new MemberStoppedError());
+    try {
+      // A change that would break the survival goal met now is refused unless forced (placement.ts).
+      this.multiDc.checkChange(changes, context, force);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     const nonce = `${this.opts.prng.nextU32().toString(16)}${this.opts.prng.nextU32().toString(16)}`;
     const data = new TextEncoder().encode(JSON.stringify({ ...context, nonce }));
     return new Promise((resolve, reject) => {
@@ -689,12 +764,18 @@ export class Member {
     });
   }
 
+  /** The member's monotonic clock, ms. */
+  now(): number {
+    return this.opts.clock.now();
+  }
+
   leaderId(): NodeId {
     return this.rawNode.raft.lead;
   }
 
   transferLeader(target: NodeId): void {
     this.guard(() => {
+      if (this.isLeader()) this.readPaths.noteTransfer();
       this.rawNode.transferLeader(target);
       this.processReady();
     });

@@ -6,7 +6,7 @@ import type { HashKvResult } from '../../kv/hash.js';
 import type { LeaseTimeToLive } from '../../kv/lessor.js';
 import type { AlarmAction, AlarmMember, AlarmType, Command, CommandResponse, RangeRequest, RangeResponse } from '../../kv/rpc.js';
 import { ConfChangeType } from '../../raft/types.js';
-import type { EtcdBackend, MemberInfo, MemberStatus, ResponseHeader } from '../etcd/backend.js';
+import type { EtcdBackend, MemberInfo, MemberStatus, ReadOptions, ReadServed, ResponseHeader } from '../etcd/backend.js';
 import { EtcdServerError } from '../etcd/errors.js';
 import { LeaseNotFoundError } from '../../kv/errors.js';
 import { LeaderForwarder } from './leader_forwarder.js';
@@ -49,6 +49,11 @@ export class MemberBackend implements EtcdBackend {
     return this.member.range(req);
   }
 
+  /** Every member serves every read path, learners included (a learner's linearizable read is a ReadIndex). */
+  read(req: RangeRequest, options: ReadOptions): Promise<{ readonly response: RangeResponse; readonly served: ReadServed }> {
+    return this.member.read(req, options);
+  }
+
   propose(command: Command): Promise<CommandResponse> {
     return this.member.propose(command);
   }
@@ -78,21 +83,21 @@ export class MemberBackend implements EtcdBackend {
     return this.member.membership.list();
   }
 
-  async memberAdd(peerUrls: readonly string[], isLearner: boolean): Promise<{ readonly member: MemberInfo; readonly members: readonly MemberInfo[] }> {
+  async memberAdd(peerUrls: readonly string[], isLearner: boolean, force = false): Promise<{ readonly member: MemberInfo; readonly members: readonly MemberInfo[] }> {
     const existing = this.member.membership.list();
     if (existing.some((m) => m.peerUrls.some((u) => peerUrls.includes(u)))) throw new EtcdServerError('ErrPeerURLExist');
     const id = this.idFor(peerUrls);
     if (this.member.membership.get(id) !== undefined) throw new EtcdServerError('ErrPeerURLExist');
     const attrs: MemberAttributes = { name: '', peerUrls, clientUrls: [], dc: '', zone: '' };
-    await this.member.changeMembership([{ type: isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode, nodeId: id }], { ...attrs });
+    await this.member.changeMembership([{ type: isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode, nodeId: id }], { ...attrs }, undefined, force);
     const added = this.member.membership.get(id);
     if (added === undefined) throw new EtcdServerError('ErrMemberNotFound');
     return { member: added, members: this.member.membership.list() };
   }
 
-  async memberRemove(id: NodeId): Promise<readonly MemberInfo[]> {
+  async memberRemove(id: NodeId, force = false): Promise<readonly MemberInfo[]> {
     if (this.member.membership.get(id) === undefined) throw new EtcdServerError('ErrMemberNotFound');
-    await this.member.changeMembership([{ type: ConfChangeType.RemoveNode, nodeId: id }], {});
+    await this.member.changeMembership([{ type: ConfChangeType.RemoveNode, nodeId: id }], {}, undefined, force);
     return this.member.membership.list();
   }
 
@@ -106,7 +111,7 @@ export class MemberBackend implements EtcdBackend {
     return this.member.membership.list();
   }
 
-  async memberPromote(id: NodeId): Promise<readonly MemberInfo[]> {
+  async memberPromote(id: NodeId, force = false): Promise<readonly MemberInfo[]> {
     const m = this.member.membership.get(id);
     if (m === undefined) throw new EtcdServerError('ErrMemberNotFound');
     if (!m.isLearner) throw new EtcdServerError('ErrMemberNotLearner');
@@ -115,7 +120,7 @@ export class MemberBackend implements EtcdBackend {
     const pr = status.progress.get(id);
     if (pr === undefined || pr.match < status.lastIndex * LEARNER_READY_FRACTION) throw new EtcdServerError('ErrLearnerNotReady');
     const attrs: MemberAttributes = { name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, dc: m.dc, zone: m.zone };
-    await this.member.changeMembership([{ type: ConfChangeType.AddNode, nodeId: id }], { ...attrs });
+    await this.member.changeMembership([{ type: ConfChangeType.AddNode, nodeId: id }], { ...attrs }, undefined, force);
     return this.member.membership.list();
   }
 
