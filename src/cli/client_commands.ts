@@ -116,8 +116,9 @@ export function renderClusterStatus(view: ClusterStatusJson): string {
   const lines = [`cluster ${view.clusterId}: ${leader === undefined ? 'no leader' : `leader ${leader.name} (${leader.id}) in ${leader.dc}`}, ${all.length} members in ${view.dcs.length} DCs`];
   if (view.placement !== undefined) {
     lines.push(`placement: survival goal ${view.placement.survivalGoal} (${view.placement.met ? 'met' : 'NOT met'}), leader preference ${view.placement.leaderPreference.join(' > ') || 'none'}`);
+    if (view.placement.explanation !== undefined) lines.push(`  ${view.placement.explanation}`);
   }
-  if (view.timing !== undefined) lines.push(`timing: heartbeat ${view.timing.heartbeatMs} ms, election ${view.timing.electionMs} ms`);
+  if (view.timing !== undefined) lines.push(`timing: heartbeat ${view.timing.heartbeatMs} ms, election ${view.timing.electionMs} ms${view.timing.adaptive === true ? ' (adaptive: follows measured round trips)' : ''}`);
   const text = (v: number | null): string => (v === null ? '-' : String(v));
   const rows = [['', 'NAME', 'ID', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'LAG', 'CLIENT URL']];
   for (const d of view.dcs) {

@@ -38,6 +38,16 @@ export function memberStatusJson(member: Member, clusterId: bigint, transport: P
     alarms,
     members,
     dcs: dcSummaries(members),
+    ...placementAndTiming(member),
+  };
+}
+
+/** The multi-DC view (multi_dc.ts): survival goal and whether the voters meet it, leader preference, timing in force. */
+function placementAndTiming(member: Member): Pick<MemberStatusJson, 'placement' | 'timing'> {
+  const st = member.multiDc.status();
+  return {
+    placement: { survivalGoal: st.survival.goal, met: st.survival.met, leaderPreference: st.leaderPreference, explanation: st.survival.explanation },
+    timing: { heartbeatMs: Math.round(st.timing.heartbeatMs), electionMs: Math.round(st.timing.electionMs), adaptive: st.timing.adaptive },
   };
 }
 

@@ -111,17 +111,21 @@ export interface DcSummaryJson {
 }
 
 export interface PlacementJson {
-  /** The configured survival goal, e.g. 'zone' or 'region' (the placement code defines the values). */
+  /** The survival goal in force: 'dc' (any one DC may be lost) or 'member' (any one member). */
   readonly survivalGoal: string;
   /** Whether the current voters meet it. */
   readonly met: boolean;
   /** Preferred leader DCs, most preferred first. */
   readonly leaderPreference: readonly string[];
+  /** One line on why the goal is met or which losses it would not survive. */
+  readonly explanation?: string;
 }
 
 export interface TimingJson {
   readonly heartbeatMs: number;
   readonly electionMs: number;
+  /** Whether the timing follows measured round trips (--adaptive-timing). */
+  readonly adaptive?: boolean;
 }
 
 /** Label for members without a --dc. */
