@@ -62,6 +62,7 @@ export async function runDev(argv: readonly string[]): Promise<number> {
   const endpoints = names.map((_, i) => `127.0.0.1:${devPort(clientBase, i)}`).join(',');
   console.log(`\nMeridian dev cluster: ${n} members, data in ${baseDir}`);
   console.log(`  endpoints: ${endpoints}`);
+  console.log(`  zookeeper: ${names.map((_, i) => `127.0.0.1:${devPort(clientBase, i) - 198}`).join(',')}`);
   console.log(`  try:       etcdctl --endpoints=${endpoints} put greeting hello`);
   console.log(`             etcdctl --endpoints=${endpoints} get greeting`);
   console.log(`             etcdctl --endpoints=${endpoints} member list -w table`);

@@ -19,6 +19,7 @@ import { memberStatusJson, updateGauges } from './status_json.js';
 import { encodeMemberContext } from './node/membership.js';
 import { transportChannel, type TransportEvent } from './transport/diagnostics.js';
 import { PeerTransport } from './transport/peer_transport.js';
+import { startMemberZk, type ZkListen } from './zk/zk_start.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -40,6 +41,8 @@ export interface ServerConfig {
   readonly quotaBackendBytes: number;
   /** Where to serve /health, /metrics, /version and /v1/status (etcd's --listen-metrics-urls). */
   readonly listenMetricsUrls: readonly URL[];
+  /** Where to serve the ZooKeeper protocol; absent: not served. */
+  readonly listenZk?: ZkListen;
 }
 
 export interface ServerLog {
@@ -55,6 +58,8 @@ export interface RunningServer {
   readonly clientPort: number;
   readonly peerPort: number;
   readonly httpPort: number | null;
+  /** The ZooKeeper client port, or null when not served. */
+  readonly zkPort: number | null;
   /** Graceful stop: stop serving, persist what was applied, close the files. */
   close(): Promise<void>;
   /** Resolves when the member stopped on its own (a fatal error); the process should then exit non-zero. */
@@ -217,6 +222,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     version: MERIDIAN_VERSION,
     etcdVersion: ETCD_API_VERSION,
   });
+  const zk = cfg.listenZk === undefined ? null : await startMemberZk(m, (id) => backend.leaseKeepAlive(id), cfg.listenZk, log.warn.bind(log));
   log.info('serving', { member: memberId.toString(16), cluster: clusterId.toString(16), client: grpc.port, peer: transport.port, http: http?.port ?? null });
   return {
     member,
@@ -225,10 +231,12 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     clientPort: grpc.port,
     peerPort: transport.port,
     httpPort: http?.port ?? null,
+    zkPort: zk?.port ?? null,
     failed,
     close: async () => {
       publish.stop();
       clearInterval(gauges);
+      await zk?.close();
       backend.close();
       await http?.close();
       await grpc.close();

@@ -171,6 +171,8 @@ export class Member {
   /** The periodic loops (ticks, leases, watch catch-up), each with the cancel of its pending timer. */
   private readonly loops: { cancel: () => void }[] = [];
   private unsubscribeKv: () => void = () => undefined;
+  /** Told every applied revision's changes, synchronously, after the watch hub (the ZooKeeper server's watches). */
+  readonly changeListeners = new Set<(changes: RevisionChanges) => void>();
 
   private constructor(
     private readonly opts: MemberOptions,
@@ -264,6 +266,7 @@ export class Member {
     this.unsubscribeKv = this.kv.onChanges((c) => {
       this.opts.observer.changes?.(c);
       this.watchHub.notify(c);
+      for (const listener of this.changeListeners) listener(c);
     });
   }
 
