@@ -83,6 +83,8 @@ export class ZkConnection implements WatchTarget {
   private auth: ZkId[] = [];
   private readonly slots: Slot[] = [];
   private barrier: Promise<unknown> = Promise.resolve();
+  private readsRun: Promise<unknown> = Promise.resolve();
+  private readsPending = 0;
   private renewing = false;
   private renewAgain = false;
   lastZxid = 0;
@@ -252,8 +254,18 @@ export class ZkConnection implements WatchTarget {
     const exec = this.decode(xid, type, r);
     const slot: Slot = { frame: null };
     this.slots.push(slot);
-    const started = exec.kind === 'write' ? exec.run() : this.barrier.then(() => exec.run());
-    if (exec.kind !== 'read') this.barrier = Promise.all([this.barrier, started.catch(() => undefined)]);
+    // FIFO semantics: a read sees the session's earlier writes (it waits for them); a write waits for the
+    // session's earlier reads to have read (never for their replies), so a read never sees a later write.
+    let started: Promise<Buffer>;
+    if (exec.kind === 'read') {
+      started = this.barrier.then(() => exec.run());
+      this.readsPending++;
+      const done = started.then(() => undefined, () => undefined).finally(() => this.readsPending--);
+      this.readsRun = Promise.all([this.readsRun, done]);
+    } else {
+      started = this.readsPending === 0 ? exec.run() : this.readsRun.then(() => exec.run());
+      this.barrier = Promise.all([this.barrier, started.catch(() => undefined)]);
+    }
     started.then((f) => this.complete(slot, f), (err: unknown) => this.complete(slot, this.errorReply(xid, err)));
   }
 
@@ -479,17 +491,18 @@ export class ZkConnection implements WatchTarget {
         r.int(); // type, unused
         const scheme = r.string();
         const auth = r.buffer().toString('utf8');
-        return read(() => {
-          const colon = auth.indexOf(':');
-          if (scheme !== 'digest' || colon < 0) {
-            // ZooKeeper answers AuthFailed and closes the connection.
+        // Applied at once, so every later request (a write proposed before this reply) carries the new id.
+        const colon = auth.indexOf(':');
+        if (scheme !== 'digest' || colon < 0) {
+          // ZooKeeper answers AuthFailed and closes the connection.
+          return read(() => {
             setImmediate(() => this.destroy());
             return this.reply(Xid.Auth, ErrorCode.AuthFailed);
-          }
-          const id = { scheme: 'digest', id: digestId(auth.slice(0, colon), auth.slice(colon + 1)) };
-          if (!this.auth.some((a) => a.id === id.id)) this.auth.push(id);
-          return this.reply(Xid.Auth, 0);
-        });
+          });
+        }
+        const id = { scheme: 'digest', id: digestId(auth.slice(0, colon), auth.slice(colon + 1)) };
+        if (!this.auth.some((a) => a.id === id.id)) this.auth = [...this.auth, id];
+        return read(() => this.reply(Xid.Auth, 0));
       }
       case OpCode.closeSession:
         return write(async () => {

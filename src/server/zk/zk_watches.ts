@@ -63,36 +63,35 @@ export class ZkWatches {
     return this.count;
   }
 
-  private fire(kind: 'data' | 'child', path: string, type: EventType, zxid: number): void {
+  /** Takes the one-shot watchers of `path` in `kind` (they fire once) into `out`. */
+  private take(kind: 'data' | 'child', path: string, out: Set<WatchTarget>): void {
     const set = this.tables[kind].get(path);
     if (set === undefined) return;
     this.tables[kind].delete(path);
     this.count -= set.size;
-    for (const t of set) t.notify(type, path, zxid);
+    for (const t of set) out.add(t);
   }
 
-  private firePersistent(path: string, type: EventType, zxid: number): void {
-    for (const t of this.tables.persistent.get(path) ?? []) t.notify(type, path, zxid);
-    if (type === EventType.NodeChildrenChanged || this.tables.recursive.size === 0) return;
-    // A recursive watch on any ancestor (or the path itself) sees creates, deletes and data changes below it.
-    const told = new Set<WatchTarget>();
-    for (let p = path; ; p = parentOf(p)) {
-      for (const t of this.tables.recursive.get(p) ?? []) {
-        if (told.has(t)) continue;
-        told.add(t);
-        t.notify(type, path, zxid);
-      }
-      if (p === '/') break;
-    }
-  }
-
+  /**
+   * Fires one event: each connection hears it once, whichever of its watches (data, child, persistent, recursive on
+   * an ancestor) matched, as ZooKeeper's DataTree passes the already-notified set from one watch table to the next.
+   */
   private trigger(path: string, type: EventType, zxid: number): void {
-    if (type === EventType.NodeChildrenChanged) this.fire('child', path, type, zxid);
+    const targets = new Set<WatchTarget>();
+    if (type === EventType.NodeChildrenChanged) this.take('child', path, targets);
     else {
-      this.fire('data', path, type, zxid);
-      if (type === EventType.NodeDeleted) this.fire('child', path, type, zxid);
+      this.take('data', path, targets);
+      if (type === EventType.NodeDeleted) this.take('child', path, targets);
     }
-    this.firePersistent(path, type, zxid);
+    for (const t of this.tables.persistent.get(path) ?? []) targets.add(t);
+    // A recursive watch on the path or any ancestor sees creates, deletes and data changes below it.
+    if (type !== EventType.NodeChildrenChanged && this.tables.recursive.size > 0) {
+      for (let p = path; ; p = parentOf(p)) {
+        for (const t of this.tables.recursive.get(p) ?? []) targets.add(t);
+        if (p === '/') break;
+      }
+    }
+    for (const t of targets) t.notify(type, path, zxid);
   }
 
   /** One applied revision: turns key changes into ZooKeeper events (ZooKeeper's DataTree triggers). */
