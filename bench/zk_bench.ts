@@ -25,6 +25,8 @@ const CHURN_CONCURRENCY = 8;
 const VALUE_BYTES = 64;
 const WARMUP_MS = 1000;
 const SESSION_TIMEOUT_MS = 10_000;
+/** How long a churning client waits for its close to be acknowledged. */
+const CLOSE_WAIT_MS = 5000;
 
 interface Row {
   readonly name: string;
@@ -66,7 +68,7 @@ async function waitReady(endpoints: readonly string[]): Promise<void> {
         c.close();
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`${ep} never became ready: ${String(err)}`);
+        if (Date.now() > deadline) throw new Error(`${ep} never became ready`, { cause: err });
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -138,16 +140,19 @@ async function sessionChurn(endpoints: readonly string[], root: string, seconds:
       const n = seq++;
       try {
         const c = await connectClient(endpoints[n % endpoints.length] ?? '');
+        let closed = false;
         try {
           await call<string>((cb) => c.create(`${root}/e${n}`, null, zookeeper.CreateMode.EPHEMERAL, cb));
         } finally {
-          // close() sends closeSession: the server deletes the ephemeral at once.
-          await new Promise<void>((resolve) => {
-            c.once('disconnected', () => resolve());
+          // close() sends closeSession; the server deletes the ephemeral, answers and drops the connection, which
+          // node-zookeeper-client reports as 'disconnected'. A close not seen within the bound counts as an error.
+          closed = await new Promise<boolean>((resolve) => {
+            c.once('disconnected', () => resolve(true));
             c.close();
-            setTimeout(resolve, 2000).unref();
+            setTimeout(() => resolve(false), CLOSE_WAIT_MS).unref();
           });
         }
+        if (!closed) throw new Error('close not acknowledged');
         if (counting) ops++;
       } catch {
         if (counting) errors++;

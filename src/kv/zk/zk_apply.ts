@@ -256,11 +256,17 @@ export function applyZkCommand(ctx: ZkApplyContext, index: number, cmd: ZkComman
 export const ZK_SESSION_TIMEOUT_MS_MIN = 2000;
 export const ZK_SESSION_TIMEOUT_MS_MAX = 60_000;
 
+/**
+ * The server renews a session's lease at most once per this fraction of its timeout, whatever the client sends;
+ * the lease's TTL is the timeout plus this fraction, so the session never ends sooner than its timeout after the
+ * client's last request or ping, and at most (1 + fraction) × timeout (plus the leader's expiry bound) after it.
+ */
+export const ZK_RENEW_EVERY_FRACTION = 1 / 3;
+
 function applyCreateSession(ctx: ZkApplyContext, index: number, cmd: ZkCommand, op: Extract<ZkOp, { op: 'createSession' }>): ZkApplyResult {
-  const asked = Math.min(Math.max(op.timeoutMs, ZK_SESSION_TIMEOUT_MS_MIN), ZK_SESSION_TIMEOUT_MS_MAX);
-  // A session is a lease of whole seconds, never shorter than what the client is told.
-  const lease = ctx.grantLease(index, Math.ceil(asked / 1000));
-  const timeoutMs = lease.ttlSeconds * 1000;
+  const timeoutMs = Math.round(Math.min(Math.max(op.timeoutMs, ZK_SESSION_TIMEOUT_MS_MIN), ZK_SESSION_TIMEOUT_MS_MAX));
+  // A session is a lease of whole seconds, never shorter than the timeout plus the renewal headroom.
+  const lease = ctx.grantLease(index, Math.ceil((timeoutMs * (1 + ZK_RENEW_EVERY_FRACTION)) / 1000));
   ctx.write(() => ctx.mvcc.put(latin1ToBytes(sessionKey(lease.id)), encodeSession(timeoutMs, op.passwd), lease.id));
   void cmd;
   return {

@@ -5,6 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { leaseId } from '../../util/branded.js';
 import { MeridianError } from '../../util/errors.js';
 import { JuteDecodeError, JuteReader, JuteWriter, JUTE_MAX_BUFFER_BYTES } from '../../wire/jute/jute_buffer.js';
@@ -16,7 +17,7 @@ import {
 import {
   AddWatchMode, CreateFlag, ErrorCode, EventType, isCreateFlag, KeeperState, OpCode, Perm, WatcherType, Xid,
 } from '../../wire/jute/zk_codes.js';
-import { statOf } from '../../kv/zk/zk_apply.js';
+import { statOf, ZK_RENEW_EVERY_FRACTION } from '../../kv/zk/zk_apply.js';
 import { encodeZkCommand, type ZkApplyResult, type ZkCreateMode, type ZkOp, type ZkOpResult } from '../../kv/zk/zk_command.js';
 import { aclAllows, type Znode, type ZkId } from '../../kv/zk/zk_node.js';
 import { invalidPathReason } from '../../kv/zk/zk_path.js';
@@ -86,7 +87,8 @@ export class ZkConnection implements WatchTarget {
   private readsRun: Promise<unknown> = Promise.resolve();
   private readsPending = 0;
   private renewing = false;
-  private renewAgain = false;
+  private closingSession = false;
+  private lastRenewMs = -Infinity;
   lastZxid = 0;
 
   constructor(private readonly socket: Socket, private readonly ctx: ZkConnectionContext) {
@@ -203,7 +205,9 @@ export class ZkConnection implements WatchTarget {
     this.sessionId = sessionId;
     this.timeoutMs = timeoutMs;
     this.ctx.attach(sessionId, this);
-    this.renew();
+    // A new session's lease was granted just now; a resumed one is renewed, as a ping would.
+    if (req.sessionId === 0) this.lastRenewMs = performance.now();
+    else this.renew();
     const w = new JuteWriter(64);
     writeConnectResponse(w, { protocolVersion: 0, timeOut: timeoutMs, sessionId, passwd, readOnly: req.readOnly === null ? null : false });
     this.send(w.frame());
@@ -221,26 +225,29 @@ export class ZkConnection implements WatchTarget {
     }
   }
 
-  /** Renews the session on the leader; at most one renewal in flight, one more queued behind it. */
+  /**
+   * Renews the session on the leader, at most once per RENEW_EVERY_FRACTION of the timeout (a renewal is a
+   * checkpoint through the log, and a forwarded call on a follower: per request it would cost more than the
+   * request). The session's lease carries that much headroom over the timeout (zk_apply.ts), so a session still
+   * never expires sooner than its timeout after the client's last request or ping.
+   */
   private renew(): void {
-    if (this.renewing) {
-      this.renewAgain = true;
-      return;
-    }
+    const now = performance.now();
+    if (this.renewing || now - this.lastRenewMs < this.timeoutMs * ZK_RENEW_EVERY_FRACTION) return;
     this.renewing = true;
+    this.lastRenewMs = now;
     this.ctx.host.keepAlive(leaseId(this.sessionId)).then(() => undefined, (err: unknown) => {
       if (err instanceof LeaseNotFoundError) this.destroy();
+      else this.lastRenewMs = -Infinity; // not renewed (no leader): the next request or ping tries again
     }).finally(() => {
       this.renewing = false;
-      if (this.renewAgain && this.state === 'connected') {
-        this.renewAgain = false;
-        this.renew();
-      }
     });
   }
 
   /** The session expired (its record was deleted): the client learns it when it reconnects. */
   expire(): void {
+    // A client closing its own session gets its closeSession reply first (the session ends while that applies).
+    if (this.closingSession) return;
     this.destroy();
   }
 
@@ -505,6 +512,7 @@ export class ZkConnection implements WatchTarget {
         return read(() => this.reply(Xid.Auth, 0));
       }
       case OpCode.closeSession:
+        this.closingSession = true;
         return write(async () => {
           await this.ctx.host.propose({ type: 'leaseRevoke', id: leaseId(this.sessionId) }).catch((err: unknown) => {
             if (!(err instanceof LeaseNotFoundError)) throw err;
