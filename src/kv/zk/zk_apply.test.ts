@@ -52,6 +52,8 @@ test('each rule fails with ZooKeeper\'s error', () => {
     ['dot path', create('/a/..'), 'BadArguments'],
     ['double slash', create('/a//b'), 'BadArguments'],
     ['trailing slash', create('/a/'), 'BadArguments'],
+    ['nul in path', create('/a\u0000b'), 'BadArguments'],
+    ['single dot', create('/a/.'), 'BadArguments'],
     ['empty acl', create('/b', { acl: [] }), 'InvalidACL'],
     ['ttl on persistent', create('/b', { ttlMs: 5 }), 'BadArguments'],
     ['ttl zero', create('/b', { mode: 'ttl' }), 'BadArguments'],

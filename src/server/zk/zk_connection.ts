@@ -30,6 +30,22 @@ export const ZK_PENDING_REQUESTS_MAX = 10_000;
 /** Bytes of a session password. */
 export const ZK_PASSWORD_BYTES = 16;
 
+/** Counters the four-letter words report (ZooKeeper's ServerStats). */
+export interface ZkServerStats {
+  received: number;
+  sent: number;
+  /** Requests received and not yet answered, over every connection. */
+  outstanding: number;
+  latencyMinMs: number;
+  latencyMaxMs: number;
+  latencySumMs: number;
+  latencyCount: number;
+}
+
+export function newZkServerStats(): ZkServerStats {
+  return { received: 0, sent: 0, outstanding: 0, latencyMinMs: Infinity, latencyMaxMs: 0, latencySumMs: 0, latencyCount: 0 };
+}
+
 /** A ZooKeeper error code as a reply (expected failures of a request). */
 class ZkReplyError extends MeridianError {
   constructor(readonly zkCode: number, message: string) {
@@ -40,7 +56,7 @@ class ZkReplyError extends MeridianError {
 export interface ZkConnectionContext {
   readonly host: ZkHost;
   readonly watches: ZkWatches;
-  readonly stats: { received: number; sent: number };
+  readonly stats: ZkServerStats;
   attach(sessionId: number, conn: ZkConnection): void;
   detach(sessionId: number, conn: ZkConnection): void;
   /** Four-letter word answers, or null for an unknown word. */
@@ -49,6 +65,7 @@ export interface ZkConnectionContext {
 
 interface Slot {
   frame: Buffer | null;
+  readonly startedMs: number;
 }
 
 type Exec = { kind: 'read' | 'write' | 'barrier'; run: () => Promise<Buffer> };
@@ -259,8 +276,9 @@ export class ZkConnection implements WatchTarget {
     const { xid, type } = readRequestHeader(r);
     this.renew();
     const exec = this.decode(xid, type, r);
-    const slot: Slot = { frame: null };
+    const slot: Slot = { frame: null, startedMs: performance.now() };
     this.slots.push(slot);
+    this.ctx.stats.outstanding++;
     // FIFO semantics: a read sees the session's earlier writes (it waits for them); a write waits for the
     // session's earlier reads to have read (never for their replies), so a read never sees a later write.
     let started: Promise<Buffer>;
@@ -278,6 +296,13 @@ export class ZkConnection implements WatchTarget {
 
   private complete(slot: Slot, frame: Buffer): void {
     slot.frame = frame;
+    const stats = this.ctx.stats;
+    const ms = performance.now() - slot.startedMs;
+    stats.outstanding--;
+    stats.latencyCount++;
+    stats.latencySumMs += ms;
+    stats.latencyMinMs = Math.min(stats.latencyMinMs, ms);
+    stats.latencyMaxMs = Math.max(stats.latencyMaxMs, ms);
     while (this.slots.length > 0) {
       const head = this.slots[0];
       if (head === undefined || head.frame === null) break;

@@ -5,7 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { RevisionChanges } from '../../kv/types.js';
 import { encodeZkCommand } from '../../kv/zk/zk_command.js';
-import { ZkConnection, type ZkConnectionContext } from './zk_connection.js';
+import { newZkServerStats, ZkConnection, type ZkConnectionContext, type ZkServerStats } from './zk_connection.js';
 import type { ZkHost } from './zk_session_host.js';
 import { ZkWatches } from './zk_watches.js';
 
@@ -36,7 +36,7 @@ export interface RunningZkServer {
 export async function startZkServer(opts: ZkServerOptions): Promise<RunningZkServer> {
   const conns = new Set<ZkConnection>();
   const bySession = new Map<number, Set<ZkConnection>>();
-  const stats = { received: 0, sent: 0 };
+  const stats = newZkServerStats();
   const watches = new ZkWatches((sessionId) => {
     for (const c of bySession.get(sessionId) ?? []) c.expire();
   });
@@ -106,18 +106,20 @@ function reap(host: ZkHost, proposed: Map<string, number>): void {
   }
 }
 
-function fourLetterWord(word: string, host: ZkHost, connections: number, stats: { received: number; sent: number }, watchCount: number): string | null {
+function fourLetterWord(word: string, host: ZkHost, connections: number, stats: ZkServerStats, watchCount: number): string | null {
   const kv = host.kv();
   const mode = host.isLeader() ? 'leader' : 'follower';
   const zxid = `0x${kv.currentRevision().toString(16)}`;
+  const n = stats.latencyCount;
+  const latency = n === 0 ? '0/0.0/0' : `${Math.round(stats.latencyMinMs)}/${(stats.latencySumMs / n).toFixed(1)}/${Math.round(stats.latencyMaxMs)}`;
   switch (word) {
     case 'ruok': return 'imok';
     case 'isro': return 'rw';
     case 'srvr': {
       const nodes = kv.zkView().descendantCount('/') + 1;
       return [
-        `Zookeeper version: ${ZK_COMPAT_VERSION}`, 'Latency min/avg/max: 0/0/0', `Received: ${stats.received}`,
-        `Sent: ${stats.sent}`, `Connections: ${connections}`, 'Outstanding: 0', `Zxid: ${zxid}`, `Mode: ${mode}`,
+        `Zookeeper version: ${ZK_COMPAT_VERSION}`, `Latency min/avg/max: ${latency}`, `Received: ${stats.received}`,
+        `Sent: ${stats.sent}`, `Connections: ${connections}`, `Outstanding: ${stats.outstanding}`, `Zxid: ${zxid}`, `Mode: ${mode}`,
         `Node count: ${nodes}`, '',
       ].join('\n');
     }
@@ -127,7 +129,8 @@ function fourLetterWord(word: string, host: ZkHost, connections: number, stats: 
       const ephemerals = sessions.reduce((n, id) => n + view.ephemerals(id).length, 0);
       const rows: [string, string | number][] = [
         ['zk_version', ZK_COMPAT_VERSION], ['zk_server_state', mode], ['zk_packets_received', stats.received],
-        ['zk_packets_sent', stats.sent], ['zk_num_alive_connections', connections], ['zk_outstanding_requests', 0],
+        ['zk_packets_sent', stats.sent], ['zk_num_alive_connections', connections], ['zk_outstanding_requests', stats.outstanding],
+        ['zk_avg_latency', n === 0 ? 0 : (stats.latencySumMs / n).toFixed(1)], ['zk_max_latency', Math.round(stats.latencyMaxMs)],
         ['zk_znode_count', view.descendantCount('/') + 1], ['zk_watch_count', watchCount],
         ['zk_ephemerals_count', ephemerals], ['zk_global_sessions', sessions.length], ['zk_zxid', zxid],
       ];
