@@ -168,6 +168,8 @@ test('ephemerals vanish when their session closes', async () => {
   const a = await client(cluster.zkEndpoints());
   const b = await client(cluster.zkEndpoints());
   await p.create(a, '/eph-close', null, CreateMode.EPHEMERAL);
+  // b may be connected to a member that has not applied the create yet (reads are local, as in ZooKeeper).
+  await until('b to see the ephemeral', async () => ((await p.exists(b, '/eph-close')) !== null ? true : undefined));
   const gone = new Promise<ZkEvent>((res) => void p.exists(b, '/eph-close', res));
   await p.exists(b, '/');
   a.close();
@@ -241,7 +243,7 @@ test('a session survives a reconnect to another member, with its ephemerals; it 
   assert.equal(again.res.sessionId, res.sessionId, 'the other member takes the session');
   assert.ok(again.res.timeOut > 0);
   const c = await client(cluster.zkEndpoints());
-  assert.ok(await p.exists(c, '/eph-moved'));
+  await until('the ephemeral seen through any member', async () => ((await p.exists(c, '/eph-moved')) !== null ? true : undefined));
   // Now the client dies without a word: no pings, no close. Its ephemeral must outlive the timeout, then go.
   const died = Date.now();
   again.r.socket.destroy();
