@@ -216,10 +216,10 @@ function raw(port: number): Promise<Raw> {
   });
 }
 
-async function rawSession(port: number, sessionId = 0, passwd = Buffer.alloc(16), timeOut = 2000): Promise<{ r: Raw; res: ConnectResponse }> {
+async function rawSession(port: number, sessionId = 0, passwd = Buffer.alloc(16), timeOut = 2000, lastZxidSeen = 0): Promise<{ r: Raw; res: ConnectResponse }> {
   const r = await raw(port);
   const w = new JuteWriter();
-  writeConnectRequest(w, { protocolVersion: 0, lastZxidSeen: 0, timeOut, sessionId, passwd, readOnly: false });
+  writeConnectRequest(w, { protocolVersion: 0, lastZxidSeen, timeOut, sessionId, passwd, readOnly: false });
   r.socket.write(w.frame());
   return { r, res: readConnectResponse(new JuteReader(await r.next())) };
 }
@@ -265,6 +265,8 @@ test('malformed packets close only their connection; four-letter words answer', 
     r.socket.write(garbage);
     await r.closed;
   }
+  // A client that has seen a newer zxid than the member applied is refused (it must try another member).
+  await assert.rejects(rawSession(m1.zkPort, 0, Buffer.alloc(16), 2000, 2 ** 50), /no frame/);
   // A connected session sending a truncated request is dropped too.
   const { r } = await rawSession(m1.zkPort);
   r.socket.write(Buffer.from([0, 0, 0, 6, 0, 0, 0, 1, 0, 1]));
