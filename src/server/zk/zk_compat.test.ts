@@ -285,3 +285,29 @@ test('malformed packets close only their connection; four-letter words answer', 
   assert.match(await word('srvr'), /Zookeeper version: .*\nLatency.*\n[\s\S]*Mode: (leader|follower)\n/);
   assert.match(await word('mntr'), /zk_znode_count\t\d+\n/);
 });
+
+test('node-zookeeper-client moves to another member when its member dies: session, ephemerals and watches survive', async () => {
+  const a = await client(cluster.zkEndpoints(), 8000);
+  const observer = await client(cluster.zkEndpoints());
+  await p.create(a, '/survivor', 'v0', CreateMode.EPHEMERAL);
+  await p.create(a, '/watched', 'v0', CreateMode.PERSISTENT);
+  const sessionBefore = a.getSessionId().toString('hex');
+  let fired: (e: ZkEvent) => void = () => undefined;
+  const watched = new Promise<ZkEvent>((resolve) => (fired = resolve));
+  await p.getData(a, '/watched', (e) => fired(e));
+  // Which member serves `a`: the client does not say, its socket does.
+  const port = (a as unknown as { connectionManager: { socket: Socket } }).connectionManager.socket.remotePort;
+  const served = cluster.members.find((m) => m.zkPort === port);
+  assert.ok(served !== undefined, `no member on port ${String(port)}`);
+  await cluster.kill9(served);
+  await until('a to reconnect elsewhere', async () => ((await p.exists(a, '/survivor')) !== null ? true : undefined));
+  assert.equal(a.getSessionId().toString('hex'), sessionBefore, 'the same session');
+  const other = (observer as unknown as { connectionManager: { socket: Socket } }).connectionManager.socket.remotePort === port
+    ? await client(cluster.zkEndpoints()) : observer;
+  await until('the write through a live member', async () => {
+    await p.setData(other, '/watched', 'v1');
+    return true;
+  });
+  assert.equal((await watched).getType(), Event.NODE_DATA_CHANGED, 'the watch was re-registered on the new member (setWatches)');
+  assert.ok(await p.exists(other, '/survivor'), 'the ephemeral outlived the move');
+});
