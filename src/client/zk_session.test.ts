@@ -124,9 +124,18 @@ test('create in every mode, get, set, exists, children, delete', async () => {
   assert.equal(await zkCode(s.delete('/c')), 'NotEmpty');
   assert.equal(await zkCode(s.create('/c')), 'NodeExists');
   assert.equal(await zkCode(s.get('/none')), 'NoNode');
+  const reads = await s.multiRead([{ op: 'get', path: '/c' }, { op: 'children', path: '/c/box' }, { op: 'get', path: '/c/none' }]);
+  assert.deepEqual(reads.map((r) => (r.op === 'error' ? r.error.zkName : r.op)), ['get', 'children', 'NoNode']);
   await s.delete('/c/ttl', 0);
   assert.equal(await s.exists('/c/ttl'), null);
   await s.sync('/c');
+});
+
+test('a TTL node is reaped once its TTL passed without children or changes', async () => {
+  const s = await session();
+  await s.create('/short', Buffer.from('x'), { ttlMs: 500 });
+  assert.ok(await s.exists('/short'));
+  await until('the TTL node reaped', async () => ((await s.exists('/short')) === null ? true : undefined));
 });
 
 test('a container is reaped once its last child goes', async () => {

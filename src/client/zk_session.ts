@@ -58,6 +58,11 @@ export type ZkMultiResult =
   | { readonly op: 'delete' | 'check' }
   | { readonly op: 'set'; readonly stat: Stat };
 
+export type ZkReadResult =
+  | { readonly op: 'get'; readonly data: Buffer; readonly stat: Stat }
+  | { readonly op: 'children'; readonly children: string[] }
+  | { readonly op: 'error'; readonly error: ZkError };
+
 /** A failed multi: the first failing op's error, with ZooKeeper's per-op codes. */
 export class ZkMultiError extends ZkError {
   constructor(zkCode: number, readonly codes: readonly number[]) {
@@ -403,6 +408,16 @@ export class ZkSession {
         default: return { op: 'check' };
       }
     });
+  }
+
+  /** Several reads answered from one state of the member; each result is the data, the children, or its error. */
+  multiRead(ops: readonly { readonly op: 'get' | 'children'; readonly path: string }[]): Promise<ZkReadResult[]> {
+    const wire: MultiOp[] = ops.map((o) => ({ type: o.op === 'get' ? OpCode.getData : OpCode.getChildren, path: o.path }));
+    return this.request(OpCode.multiRead, 'read several znodes', (w) => writeMultiRequest(w, wire), (r) => readMultiResponse(r).map((res): ZkReadResult => {
+      if (res.type === OpCode.getData) return { op: 'get', data: Buffer.from(res.data), stat: res.stat };
+      if (res.type === OpCode.getChildren) return { op: 'children', children: res.children };
+      return { op: 'error', error: new ZkError(res.type === OpCode.error ? res.err : ErrorCode.MarshallingError, 'read in a multiRead') };
+    }));
   }
 
   /** Makes this member catch up with the leader, so the next read is linearizable. */
