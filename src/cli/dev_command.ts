@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { checkDcName, formatRttMatrix, missingPairs, parseRttMatrix, WanEmulationSyntaxError, type RttMatrix } from '../server/wan_emulation.js';
 import { helpText, parseFlags, splitList, UsageError, type FlagSpecs } from './flags.js';
-import { SERVER_FLAGS } from './server_command.js';
+import { SERVER_FLAGS, ZK_PORT_BELOW_CLIENT } from './server_command.js';
 
 /** `npm start`'s cluster: three DCs, one member of each on the Procfile ports 2379/22379/32379 first. */
 export const DEFAULT_TOPOLOGY = 'us-east=2,eu-west=2,ap-south=1';
@@ -179,8 +179,9 @@ function peerUrl(m: DevMember): string {
 }
 
 function printTable(members: readonly DevMember[], baseDir: string, matrix: RttMatrix | null, dcs: readonly DevDc[]): void {
-  const rows = [['NAME', 'DC', 'ROLE', 'CLIENT', 'PEER', 'STATUS (HTTP)'],
-    ...members.map((m) => [m.name, m.dc, m.learner ? 'learner' : 'voter', clientUrl(m), peerUrl(m), `http://127.0.0.1:${m.clientPort + 2}/v1/status`])];
+  const rows = [['NAME', 'DC', 'ROLE', 'CLIENT (etcd v3)', 'ZOOKEEPER', 'PEER', 'STATUS (HTTP)'],
+    ...members.map((m) => [m.name, m.dc, m.learner ? 'learner' : 'voter', clientUrl(m), `127.0.0.1:${m.clientPort - ZK_PORT_BELOW_CLIENT}`, peerUrl(m),
+      `http://127.0.0.1:${m.clientPort + 2}/v1/status`])];
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
   const endpoints = members.slice(0, 3).map((m) => `127.0.0.1:${m.clientPort}`).join(',');
   console.log(`\nMeridian dev cluster: ${members.length} members in ${dcs.length} DCs, data in ${baseDir}`);
@@ -191,6 +192,7 @@ function printTable(members: readonly DevMember[], baseDir: string, matrix: RttM
   console.log(`  try:       etcdctl --endpoints=${endpoints} put greeting hello`);
   console.log(`             etcdctl --endpoints=${endpoints} member list -w table`);
   console.log(`             node dist/src/cli/main.js status --endpoints ${endpoints}`);
+  console.log(`             zkCli.sh -server ${members.slice(0, 3).map((m) => `127.0.0.1:${m.clientPort - ZK_PORT_BELOW_CLIENT}`).join(',')}`);
   console.log('  Ctrl-C stops every member.\n');
 }
 

@@ -3,6 +3,7 @@
 import pino from 'pino';
 import { startServer, type ServerConfig, type ServerLog } from '../server/server.js';
 import { parseRttMatrix, WanEmulationSyntaxError, type RttMatrix } from '../server/wan_emulation.js';
+import type { ZkListen } from '../server/zk/zk_start.js';
 import { helpText, parseFlags, parseUrl, splitList, UsageError, type FlagSpecs } from './flags.js';
 import { parseLeaderPreference, SurvivalGoalError } from '../server/node/placement.js';
 import { LEASE_READ_MARGIN_MS_DEFAULT } from '../server/node/read_paths.js';
@@ -18,6 +19,7 @@ export const SERVER_FLAGS: FlagSpecs = {
   'initial-cluster-state': { kind: 'string', default: 'new', help: "'new' to start a cluster, 'existing' to join one" },
   'initial-cluster-token': { kind: 'string', default: 'meridian-cluster', help: 'cluster token: members and ids derive from it' },
   'listen-metrics-urls': { kind: 'urls', default: '', help: 'where to serve /health, /metrics, /version, /v1/status (default: client port + 2)' },
+  'listen-zk-urls': { kind: 'string', default: '', help: "where to serve the ZooKeeper protocol (default: client port - 198, 2181 for 2379; 'none': off)" },
   'dc': { kind: 'string', default: '', help: 'data center this member runs in' },
   'zone': { kind: 'string', default: '', help: 'zone within the data center' },
   'emulate-wan': { kind: 'string', default: '', help: 'development: delay peer links by DC pair, DC_A:DC_B=RTT[/JITTER][/LOSS%],... (e.g. us-east:eu-west=80ms); needs --dc' },
@@ -35,6 +37,9 @@ export const SERVER_FLAGS: FlagSpecs = {
   'log-level': { kind: 'string', default: 'info', help: 'debug, info, warn or error' },
   'help': { kind: 'bool', default: 'false', help: 'print this help' },
 };
+
+/** The derived ZooKeeper port sits this far below the client port (2379 → 2181). */
+export const ZK_PORT_BELOW_CLIENT = 198;
 
 /** Entries kept behind a snapshot for slow followers (etcd's default). */
 const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
@@ -88,6 +93,7 @@ export function parseServerConfig(argv: readonly string[]): { config: ServerConf
     listenMetricsUrls: metricsUrls(get('listen-metrics-urls'), urls('listen-client-urls', 'listen-client-urls')),
     ...wanEmulation(get('emulate-wan'), get('dc')),
     multiDc: multiDcConfig(get, election),
+    ...zkListen(get('listen-zk-urls'), urls('listen-client-urls', 'listen-client-urls')),
   };
   return { config, logLevel: get('log-level') };
 }
@@ -162,6 +168,16 @@ function multiDcConfig(get: (k: string) => string, electionMs: number): NonNulla
     leaseReads: get('leader-lease-reads') === 'true',
     leaseReadMarginMs: margin,
   };
+}
+
+/** ZooKeeper's port: as asked, or derived from the client port (2379 - 198 = 2181: 2181, 22181, 32181 under `dev`). */
+function zkListen(flag: string, clientUrls: readonly URL[]): { listenZk?: ZkListen } {
+  if (flag === 'none') return {};
+  if (flag !== '') return { listenZk: { url: parseUrl('listen-zk-urls', splitList(flag)[0] ?? ''), optional: false } };
+  const client = clientUrls[0];
+  const port = client === undefined ? 0 : Number(client.port) - ZK_PORT_BELOW_CLIENT;
+  if (client === undefined || port <= 0) return {};
+  return { listenZk: { url: new URL(`http://${client.hostname}:${port}`), optional: true } };
 }
 
 /** etcd serves these on its client port; gRPC here owns that port, so the default is the client port + 2 (2381). */

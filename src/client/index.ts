@@ -18,3 +18,9 @@ export { Lease, LeaseManager } from './lease.js';
 export type { GrantOptions, LeaseTimeToLive } from './lease.js';
 export type { LeaseId, Revision } from '../util/branded.js';
 export * from './recipes/index.js';
+export { ZkSession, ZkMultiError, OPEN_ACL_UNSAFE, ZK_SESSION_TIMEOUT_MS_DEFAULT } from './zk_session.js';
+export type {
+  CreateOptions, Stat, ZkMultiOp, ZkMultiResult, ZkReadResult, ZkSessionOptions, ZkSessionState, ZkWatchEvent, ZkWatchStream,
+} from './zk_session.js';
+export { ZkError } from './zk_errors.js';
+export { zkSessions, type ZkSessionsOptions } from './zk_factory.js';

@@ -50,3 +50,5 @@ export const RECIPE_SESSION_TTL_SECONDS = 60;
 assert(CONNECT_DEFAULTS.retryBackoffMsBase <= CONNECT_DEFAULTS.retryBackoffMsMax, 'back-off base above its cap');
 assert(RECONNECT_BACKOFF_MS_INITIAL <= RECONNECT_BACKOFF_MS_MAX, 'reconnect back-off inverted');
 assert(LEASE_KEEPALIVE_DIVISOR >= 2, 'a keep-alive must leave time for at least one retry within the TTL');
+/** Meridian serves the ZooKeeper protocol on the client port - 198 by default (2379 → 2181). */
+export const ZK_PORT_BELOW_CLIENT_DEFAULT = 198;

@@ -16,7 +16,7 @@ import {
 export const COMMAND_CODEC_VERSION = 1;
 
 const Tag = {
-  put: 1, deleteRange: 2, txn: 3, range: 4, compact: 5, leaseGrant: 6, leaseRevoke: 7, leaseCheckpoint: 8, alarm: 9,
+  put: 1, deleteRange: 2, txn: 3, range: 4, compact: 5, leaseGrant: 6, leaseRevoke: 7, leaseCheckpoint: 8, alarm: 9, zk: 10,
 } as const;
 
 const OpTag = { range: 1, put: 2, deleteRange: 3, txn: 4 } as const;
@@ -104,12 +104,14 @@ export function encodeCommand(command: Command, requestId = 0): Uint8Array {
       w.uvarint(command.memberId, 'member id');
       w.byte(command.alarm);
       break;
+    case 'zk': w.bytes(command.payload); break;
   }
   return w.finish();
 }
 
 function sizeHint(command: Command): number {
   if (command.type === 'put') return 32 + command.put.key.length + command.put.value.length;
+  if (command.type === 'zk') return 32 + command.payload.length;
   return 256;
 }
 
@@ -281,6 +283,7 @@ function readBody(r: Reader, tag: number): Command {
       const memberId = r.uvarint('member id');
       return { type: 'alarm', action, memberId, alarm: r.enumValue('alarm type', AlarmType) };
     }
+    case Tag.zk: return { type: 'zk', payload: r.bytes('zk payload') };
     default:
       throw new BadCommandError(`unknown command tag ${tag}`);
   }

@@ -4,6 +4,7 @@
 import type { LeaseId, Revision } from '../util/branded.js';
 import type { KvError } from './errors.js';
 import type { KeyValue } from './types.js';
+import type { ZkApplyResult } from './zk/zk_command.js';
 
 export const SortOrder = { None: 0, Ascend: 1, Descend: 2 } as const;
 export type SortOrder = (typeof SortOrder)[keyof typeof SortOrder];
@@ -136,7 +137,9 @@ export type Command =
   | { readonly type: 'leaseGrant'; readonly id: LeaseId; readonly ttlSeconds: number }
   | { readonly type: 'leaseRevoke'; readonly id: LeaseId }
   | { readonly type: 'leaseCheckpoint'; readonly checkpoints: readonly LeaseCheckpoint[] }
-  | { readonly type: 'alarm'; readonly action: AlarmAction; readonly memberId: number; readonly alarm: AlarmType };
+  | { readonly type: 'alarm'; readonly action: AlarmAction; readonly memberId: number; readonly alarm: AlarmType }
+  /** ZooKeeper operations (src/kv/zk/zk_command.ts encodes the payload). */
+  | { readonly type: 'zk'; readonly payload: Uint8Array };
 
 export type CommandType = Command['type'];
 
@@ -150,6 +153,7 @@ export type CommandResponse =
   | { readonly type: 'leaseRevoke'; readonly revision: Revision }
   | { readonly type: 'leaseCheckpoint'; readonly revision: Revision }
   | { readonly type: 'alarm'; readonly revision: Revision; readonly alarms: AlarmMember[] }
+  | { readonly type: 'zk'; readonly revision: Revision; readonly zk: ZkApplyResult }
   /** An empty entry (the leader's no-op, or one the server applies only to advance the index). */
   | { readonly type: 'noop'; readonly revision: Revision };
 

@@ -28,6 +28,9 @@ import {
 } from './txn.js';
 import type { RevisionChanges, WatchableHistory } from './types.js';
 import { bytesToLatin1 } from '../storage/backend/backend.js';
+import { applyZkCommand, fixParentsAfterRevoke } from './zk/zk_apply.js';
+import { decodeZkCommand } from './zk/zk_command.js';
+import { ZkView } from './zk/zk_view.js';
 
 export interface KvStateMachineOptions {
   readonly backend: Backend;
@@ -100,6 +103,7 @@ export function quotaCost(command: Command): number {
     case 'put': return KV_OVERHEAD_BYTES + command.put.key.length + command.put.value.length;
     case 'txn': return txnCost(command.txn);
     case 'leaseGrant': return LEASE_OVERHEAD_BYTES;
+    case 'zk': return KV_OVERHEAD_BYTES + command.payload.length;
     default: return 0;
   }
 }
@@ -282,7 +286,34 @@ export class KvStateMachine implements WatchableHistory {
         return { type: 'leaseCheckpoint', revision: this.mvcc.currentRevision() };
       case 'alarm':
         return { type: 'alarm', revision: this.mvcc.currentRevision(), alarms: this.applyAlarm(c.action, c.memberId, c.alarm) };
+      case 'zk':
+        return this.applyZk(index, c.payload);
     }
+  }
+
+  // ZooKeeper commands (src/kv/zk): znodes and sessions in this same store, one revision per command.
+  private applyZk(index: number, payload: Uint8Array): CommandResponse {
+    this.checkQuota(KV_OVERHEAD_BYTES + payload.length);
+    const zk = applyZkCommand({
+      mvcc: this.mvcc,
+      leaseExists: (id) => this.lessor.exists(id),
+      grantLease: (i, ttlSeconds) => {
+        const id = this.lessor.pickId(i);
+        const lease = this.lessor.grant(id, this.lessor.effectiveTtl(ttlSeconds));
+        this.persistLease(id);
+        return { id, ttlSeconds: lease.ttlSeconds };
+      },
+      write: (body) => this.write(body),
+    }, index, decodeZkCommand(payload));
+    return { type: 'zk', revision: this.mvcc.currentRevision(), zk };
+  }
+
+  /** Local reads of the ZooKeeper data model. */
+  zkView(): ZkView {
+    return new ZkView(this.mvcc, (id) => {
+      const keys = this.lessor.get(id)?.keys;
+      return keys === undefined ? null : [...keys];
+    });
   }
 
   /** Runs `body` as one write (one revision if it changes anything) and tells listeners what changed. */
@@ -338,6 +369,8 @@ export class KvStateMachine implements WatchableHistory {
         assert(ki !== undefined && ki.isLive(), 'a lease holds a key that does not exist');
         this.mvcc.delete(ki);
       }
+      // A ZooKeeper session's ephemerals: their parents change in the same revision.
+      fixParentsAfterRevoke(this.mvcc, sorted, this.mvcc.writeRevision());
     });
     this.lessor.revoke(id);
     this.persistLease(id);

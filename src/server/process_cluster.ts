@@ -14,6 +14,8 @@ export interface ProcessMember {
   readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
+  /** The ZooKeeper client port. */
+  readonly zkPort: number;
   readonly dataDir: string;
   readonly args: readonly string[];
   process: ChildProcess | null;
@@ -75,8 +77,8 @@ export class ProcessCluster {
   static async start(size: number, extraArgs: readonly string[] = [], memberArgs: (i: number) => readonly string[] = () => []): Promise<ProcessCluster> {
     const c = new ProcessCluster(mkdtempSync(join(tmpdir(), 'meridian-cluster-')));
     // The HTTP endpoints listen on the client port + 2: every port picked has its +2 free too.
-    const picked = await freePorts(2 * size, 2);
-    const ports = Array.from({ length: size }, (_, i) => ({ client: picked[2 * i] as number, peer: picked[2 * i + 1] as number }));
+    const picked = await freePorts(3 * size, 2);
+    const ports = Array.from({ length: size }, (_, i) => ({ client: picked[3 * i] as number, peer: picked[3 * i + 1] as number, zk: picked[3 * i + 2] as number }));
     const initial = ports.map((p, i) => `m${i + 1}=http://127.0.0.1:${p.peer}`).join(',');
     for (const [i, p] of ports.entries()) {
       const name = `m${i + 1}`;
@@ -85,9 +87,9 @@ export class ProcessCluster {
         MAIN, 'server', '--name', name, '--data-dir', dataDir,
         '--listen-client-urls', `http://127.0.0.1:${p.client}`, '--listen-peer-urls', `http://127.0.0.1:${p.peer}`,
         '--initial-cluster', initial, '--initial-cluster-token', 'process-cluster', '--log-level', 'warn',
-        '--heartbeat-interval', '50', '--election-timeout', '500', ...extraArgs, ...memberArgs(i),
+        '--heartbeat-interval', '50', '--election-timeout', '500', '--listen-zk-urls', `http://127.0.0.1:${p.zk}`, ...extraArgs, ...memberArgs(i),
       ];
-      c.members.push({ name, clientPort: p.client, peerPort: p.peer, dataDir, args, process: null, output: '' });
+      c.members.push({ name, clientPort: p.client, peerPort: p.peer, zkPort: p.zk, dataDir, args, process: null, output: '' });
     }
     for (const m of c.members) c.launch(m);
     return c;
@@ -98,22 +100,27 @@ export class ProcessCluster {
    * add it with MemberAdd first, then launch() it.
    */
   async prepareJoiner(name: string, extraArgs: readonly string[] = []): Promise<ProcessMember> {
-    const [client, peer] = (await freePorts(2, 2)) as [number, number];
+    const [client, peer, zk] = (await freePorts(3, 2)) as [number, number, number];
     const all = [...this.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`), `${name}=http://127.0.0.1:${peer}`].join(',');
     const dataDir = join(this.baseDir, name);
     const args = [
       MAIN, 'server', '--name', name, '--data-dir', dataDir,
       '--listen-client-urls', `http://127.0.0.1:${client}`, '--listen-peer-urls', `http://127.0.0.1:${peer}`,
       '--initial-cluster', all, '--initial-cluster-state', 'existing', '--initial-cluster-token', 'process-cluster',
-      '--log-level', 'warn', '--heartbeat-interval', '50', '--election-timeout', '500', ...extraArgs,
+      '--log-level', 'warn', '--heartbeat-interval', '50', '--election-timeout', '500', '--listen-zk-urls', `http://127.0.0.1:${zk}`, ...extraArgs,
     ];
-    const m: ProcessMember = { name, clientPort: client, peerPort: peer, dataDir, args, process: null, output: '' };
+    const m: ProcessMember = { name, clientPort: client, peerPort: peer, zkPort: zk, dataDir, args, process: null, output: '' };
     this.members.push(m);
     return m;
   }
 
   endpoints(): string[] {
     return this.members.filter((m) => m.process !== null).map((m) => `127.0.0.1:${m.clientPort}`);
+  }
+
+  /** ZooKeeper connect string entries of the running members. */
+  zkEndpoints(): string[] {
+    return this.members.filter((m) => m.process !== null).map((m) => `127.0.0.1:${m.zkPort}`);
   }
 
   launch(m: ProcessMember): void {

@@ -21,6 +21,7 @@ import { transportChannel, type TransportEvent } from './transport/diagnostics.j
 import { PeerTransport, type PeerTransportOptions } from './transport/peer_transport.js';
 import { emulationFor, formatRttMatrix, type RttMatrix } from './wan_emulation.js';
 import type { MultiDcOptions } from './node/multi_dc.js';
+import { startMemberZk, type ZkListen } from './zk/zk_start.js';
 
 export interface ServerConfig {
   readonly name: string;
@@ -46,6 +47,8 @@ export interface ServerConfig {
   readonly emulateWan?: RttMatrix;
   /** Multi-DC behaviour (--leader-preference, --survive, --auto-promote, --adaptive-timing, lease reads). */
   readonly multiDc?: Omit<MultiDcOptions, 'dc' | 'rttMs'>;
+  /** Where to serve the ZooKeeper protocol; absent: not served. */
+  readonly listenZk?: ZkListen;
 }
 
 export interface ServerLog {
@@ -61,6 +64,8 @@ export interface RunningServer {
   readonly clientPort: number;
   readonly peerPort: number;
   readonly httpPort: number | null;
+  /** The ZooKeeper client port, or null when not served. */
+  readonly zkPort: number | null;
   /** Graceful stop: stop serving, persist what was applied, close the files. */
   close(): Promise<void>;
   /** Resolves when the member stopped on its own (a fatal error); the process should then exit non-zero. */
@@ -226,6 +231,7 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     etcdVersion: ETCD_API_VERSION,
   });
   if (cfg.emulateWan !== undefined) log.warn('emulating WAN latency on peer links (development only)', { dc: cfg.dc, matrix: formatRttMatrix(cfg.emulateWan) });
+  const zk = cfg.listenZk === undefined ? null : await startMemberZk(m, (id) => backend.leaseKeepAlive(id), cfg.listenZk, log.warn.bind(log));
   log.info('serving', { member: memberId.toString(16), cluster: clusterId.toString(16), client: grpc.port, peer: transport.port, http: http?.port ?? null });
   return {
     member,
@@ -234,10 +240,12 @@ export async function startServer(cfg: ServerConfig, log: ServerLog): Promise<Ru
     clientPort: grpc.port,
     peerPort: transport.port,
     httpPort: http?.port ?? null,
+    zkPort: zk?.port ?? null,
     failed,
     close: async () => {
       publish.stop();
       clearInterval(gauges);
+      await zk?.close();
       backend.close();
       await http?.close();
       await grpc.close();

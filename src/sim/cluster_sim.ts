@@ -15,6 +15,7 @@ import { FAULT_KINDS, startFault, type FaultKind, type FaultTarget, type Heal } 
 import type { KvOp, KvResult } from './sim_member.js';
 import { SimNetwork } from './network.js';
 import { SimLeases } from './sim_leases.js';
+import { SimSessions } from './sim_sessions.js';
 import { SimWatchers } from './sim_watchers.js';
 import type { Bootstrap } from '../server/node/member.js';
 import { bootstrapPlan, SimMember, type MemberEnv, type RaftTiming } from './sim_member.js';
@@ -166,6 +167,8 @@ export class ClusterSim implements FaultTarget {
   private readonly keys: string[];
   private readonly watchers: SimWatchers;
   private readonly leases: SimLeases;
+  /** ZooKeeper sessions and their ephemerals (sim_sessions.ts). */
+  readonly sessions: SimSessions;
 
   constructor(private readonly options: SimOptions) {
     this.prng = new Prng(options.seed);
@@ -204,6 +207,7 @@ export class ClusterSim implements FaultTarget {
         changes: (m, c) => {
           this.watchers.record(m, c);
           this.leases.observe(c);
+          this.sessions.observe(m, c);
         },
         confChanged: (_m, cs, index) => this.retireRemoved(cs, index),
       },
@@ -221,6 +225,10 @@ export class ClusterSim implements FaultTarget {
     this.leases = new SimLeases(
       { queue: this.queue, prng: this.prng.fork(), live: () => this.members().filter((m) => m.up), leader: () => this.leader() },
       Math.max(LEASE_TTL_SECONDS_MIN, Math.ceil((3 * this.electionTimeoutMs) / 1000)),
+    );
+    this.sessions = new SimSessions(
+      { queue: this.queue, prng: this.prng, live: () => this.members().filter((m) => m.up), leader: () => this.leader() },
+      1000 * Math.max(LEASE_TTL_SECONDS_MIN, Math.ceil((3 * this.electionTimeoutMs) / 1000)), options.seed,
     );
     const voters = options.voters ?? (this.prng.chance(0.6) ? 5 : 3);
     const learners = options.learners ?? this.prng.int(3);
@@ -588,6 +596,7 @@ export class ClusterSim implements FaultTarget {
     if (drift !== undefined) {
       for (let i = 0; i < NOW_DRIFTS_PER_RUN; i++) this.queue.schedule(warmupMs + p.float() * (safetyMs - warmupMs), () => this.driftNow(drift));
     }
+    this.sessions.start(warmupMs, safetyMs, safetyMs + this.electionTimeoutMs);
     // Watchers on random members (learners too), opened from the start and during the faults.
     for (let i = 0; i < WATCHERS_PER_RUN; i++) {
       this.queue.schedule(warmupMs * (i === 0 ? 1 : 0) + p.float() * safetyMs, () => {
@@ -610,6 +619,7 @@ export class ClusterSim implements FaultTarget {
       m.restartIfDown();
     }
     this.leases.stopAll();
+    this.sessions.stopAll();
     const healedAt = this.queue.now;
     // Without PreVote a member with a stale log can disrupt election after election (it bumps everyone's
     // term and loses) until the randomized timeouts favour an up-to-date member, so it gets a longer bound.
@@ -661,14 +671,18 @@ export class ClusterSim implements FaultTarget {
   private async awaitLeaseEnds(): Promise<void> {
     const slackMs = LEASE_END_SLACK_TIMEOUTS * this.electionTimeoutMs;
     const stableSince = this.queue.now;
-    for (let i = 0; i < LEASE_END_POLLS_MAX && !this.leases.allEnded(); i++) {
+    for (let i = 0; i < LEASE_END_POLLS_MAX && !(this.leases.allEnded() && this.sessions.allEnded()); i++) {
       if (this.leases.overdue(this.queue.now, stableSince, slackMs).length > 0) break;
+      if (this.sessions.overdue(this.queue.now, stableSince, slackMs).length > 0) break;
       await this.runFor(TICK_MS * 10);
     }
     for (const l of this.leases.overdue(this.queue.now, stableSince, slackMs)) {
       this.violation(`lease ${l.id} was kept alive: no keep-alive since ${l.lastAckSentMs.toFixed(0)} ms, TTL ${l.ttlMs} ms, cluster stable since ${stableSince.toFixed(0)} ms, still not expired at ${this.queue.now.toFixed(0)} ms`);
     }
     for (const v of this.leases.check(TICK_MS)) this.violation(v);
+    for (const id of this.sessions.overdue(this.queue.now, stableSince, slackMs)) this.violation(`ZooKeeper session ${id} was kept alive after its pings stopped`);
+    for (const v of this.sessions.check(TICK_MS)) this.violation(v);
+    for (const m of this.members()) for (const v of this.sessions.orphans(m)) this.violation(v);
   }
 
   private async awaitConvergence(deadline: number): Promise<void> {

@@ -191,6 +191,8 @@ export class Member {
   /** The read paths (read_paths.ts) and the multi-DC behaviour (multi_dc.ts), kept out of this file. */
   readonly readPaths: ReadPaths;
   readonly multiDc: MultiDc;
+  /** Told every applied revision's changes, synchronously, after the watch hub (the ZooKeeper server's watches). */
+  readonly changeListeners = new Set<(changes: RevisionChanges) => void>();
 
   private constructor(
     private readonly opts: MemberOptions,
@@ -292,6 +294,7 @@ export class Member {
     this.unsubscribeKv = this.kv.onChanges((c) => {
       this.opts.observer.changes?.(c);
       this.watchHub.notify(c);
+      for (const listener of this.changeListeners) listener(c);
     });
   }
 
