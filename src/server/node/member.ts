@@ -320,6 +320,7 @@ export class Member {
   /** Graceful stop: the state machine commits what it applied, files are closed. */
   async close(): Promise<void> {
     if (this.stopped) return;
+    this.commitNotices.flush();
     this.kill();
     this.kv.commit();
     this.kv.close();
@@ -383,6 +384,9 @@ export class Member {
     if (this.stopped) return;
     // Sent now: they depend on nothing this Ready persists (a leader replicates while its own write runs).
     this.commitNotices.dispatch(rd.messages);
+    // A membership change may retire this member once applied (a removed leader stops): the followers must
+    // hear that it committed first, as they would without the hold.
+    if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.commitNotices.flush();
     if (rd.entries.length === 0 && rd.hardState === null && rd.snapshot === null) {
       this.finishReady(rd);
       return;
