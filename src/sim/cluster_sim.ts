@@ -408,6 +408,16 @@ export class ClusterSim implements FaultTarget {
     this.options.log?.(`${(this.queue.now / 1000).toFixed(3).padStart(8)}s  ${line}`);
   }
 
+  /** Each member's state in one line, for a liveness failure: up or not, role, term, log and the voters it knows. */
+  private describeMembers(): string {
+    return this.members().map((m) => {
+      if (!m.up) return `${m.id} down`;
+      const r = m.node().raft;
+      const cs = r.confState();
+      return `${m.id} ${r.role} t${r.term} last ${r.log.lastIndex()} commit ${r.log.committed} voters [${cs.voters.join(',')}]${cs.votersOutgoing.length > 0 ? ` outgoing [${cs.votersOutgoing.join(',')}]` : ''}`;
+    }).join('; ');
+  }
+
   private violation(msg: string): void {
     this.say(`VIOLATION ${msg}`);
     this.violations.push(`t=${this.queue.now.toFixed(1)}ms ${msg}`);
@@ -626,7 +636,7 @@ export class ClusterSim implements FaultTarget {
     const timeouts = this.env.preVote ? LEADER_BOUND_TIMEOUTS : LEADER_BOUND_TIMEOUTS_NO_PREVOTE;
     const leaderBound = healedAt + timeouts * this.electionTimeoutMs;
     while (this.leader() === undefined && this.queue.now < leaderBound) await this.runFor(TICK_MS * 5);
-    if (this.leader() === undefined) this.violation(`liveness: no leader within ${timeouts} election timeouts after healing`);
+    if (this.leader() === undefined) this.violation(`liveness: no leader within ${timeouts} election timeouts after healing; ${this.describeMembers()}`);
     await this.awaitPreferredLeader();
     await this.runFor(2 * this.electionTimeoutMs);
     this.clientsRunning = false;
