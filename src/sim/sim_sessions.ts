@@ -16,6 +16,8 @@ import { checkLeases, type LeaseRecord } from './checker/lease_checker.js';
 import type { LeaseClientTarget } from './sim_leases.js';
 import type { SimMember } from './sim_member.js';
 
+/** How long a client waits before trying again to open a session. */
+const SESSION_OPEN_RETRY_MS = 1000;
 /** Sessions opened per run, and ephemerals created in each. */
 export const SESSIONS_PER_RUN = 3;
 export const EPHEMERALS_PER_SESSION = 3;
@@ -52,27 +54,33 @@ export class SimSessions {
     }
   }
 
-  private submit(ops: ZkOp[], session: number, done: (res: CommandResponse) => void): void {
+  private submit(ops: ZkOp[], session: number, done: (res: CommandResponse) => void, failed: () => void = () => undefined): void {
     const live = this.t.live();
-    if (live.length === 0) return;
+    if (live.length === 0) return failed();
     const payload = encodeZkCommand({ ops, multi: false, time: this.t.queue.now, session, auth: [] });
     this.prng.pick(live).submitCommand({ type: 'zk', payload }, (err, res) => {
       if (err === null && res !== undefined) done(res);
+      else failed();
     });
   }
 
   private open(stopAtMs: number): void {
     if (!this.running) return;
     const sentMs = this.t.queue.now;
+    // A client whose connect failed (no leader, a crashed member) tries again, as ZooKeeper clients do. A try
+    // that failed with an unknown outcome may have made a session nobody pings: it simply expires.
+    const retry = (): void => {
+      if (this.t.queue.now + SESSION_OPEN_RETRY_MS < stopAtMs) this.t.queue.schedule(SESSION_OPEN_RETRY_MS, () => this.open(stopAtMs));
+    };
     this.submit([{ op: 'createSession', timeoutMs: this.timeoutMs, passwd: new Uint8Array(16) }], 0, (res) => {
       const r = res.type === 'zk' ? res.zk.results[0] : undefined;
-      if (r === undefined || !r.ok || r.sessionId === undefined || r.timeoutMs === undefined) return;
+      if (r === undefined || !r.ok || r.sessionId === undefined || r.timeoutMs === undefined) return retry();
       const s: Session = { id: r.sessionId, timeoutMs: r.timeoutMs, stopAtMs, lastAckSentMs: sentMs, ephemerals: new Set(), endedAtMs: null };
       this.sessions.set(s.id, s);
       this.records.push({ kind: 'grant', leaseId: leaseId(s.id), ttlMs: s.timeoutMs, atMs: sentMs });
       for (let i = 0; i < EPHEMERALS_PER_SESSION; i++) this.createEphemeral(s);
       this.t.queue.schedule(s.timeoutMs / 3, () => this.ping(s));
-    });
+    }, retry);
   }
 
   private createEphemeral(s: Session): void {
