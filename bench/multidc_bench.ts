@@ -17,6 +17,7 @@ import { freePorts } from '../src/server/process_cluster.js';
 import { formatRttMatrix, pairLink, parseRttMatrix, type RttMatrix } from '../src/server/wan_emulation.js';
 import { percentile } from './etcd_load.js';
 import { DelayProxy, type LinkDelay } from './delay_proxy.js';
+import { pollUntil } from '../src/util/poll.js';
 
 const DEFAULT_RTT = 'us-east:eu-west=80ms,us-east:ap-south=200ms,eu-west:ap-south=150ms';
 const DCS = ['us-east', 'eu-west', 'ap-south'] as const;
@@ -114,20 +115,7 @@ async function leaderOf(port: number): Promise<string> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(POLL_MS);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-}
+const until = <T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> => pollUntil(what, fn, { timeoutMs: ms, intervalMs: POLL_MS });
 
 // -------------------------------------------------------------------------------------------------------------
 // Starting the two clusters

@@ -230,6 +230,18 @@ export class Connection {
     this.lastUsed = address;
   }
 
+  /**
+   * For a long-lived stream (watch, lease keep-alive): picks a member and waits until its channel connects. On
+   * failure marks the member down, waits the back-off of attempt `failedAttempts`, and returns null.
+   */
+  async connectForStream(failedAttempts: number): Promise<{ address: string; channel: grpc.Client } | null> {
+    const { address, channel } = this.pick();
+    if (await this.waitConnected(channel, Date.now() + this.dialTimeoutMs)) return { address, channel };
+    this.markDown(address);
+    await new Promise((r) => setTimeout(r, this.backoffMs(failedAttempts + 1)));
+    return null;
+  }
+
   /** Jittered exponential back-off for attempt n (0-based): uniformly in [d/2, d], d = min(max, base·2^n). */
   backoffMs(attempt: number): number {
     const d = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** Math.min(attempt, 16));

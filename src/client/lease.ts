@@ -222,14 +222,12 @@ export class LeaseManager {
           this.failedAttempts = 0;
           return;
         }
-        const { address, channel } = this.conn.pick();
-        if (await this.conn.waitConnected(channel, Date.now() + this.conn.dialTimeoutMs)) {
-          this.startCall(channel, address);
+        const picked = await this.conn.connectForStream(this.failedAttempts);
+        if (picked !== null) {
+          this.startCall(picked.channel, picked.address);
           return;
         }
-        this.conn.markDown(address);
         this.failedAttempts++;
-        await new Promise((r) => setTimeout(r, this.conn.backoffMs(this.failedAttempts)));
       }
     } finally {
       this.connecting = false;

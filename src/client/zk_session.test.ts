@@ -13,6 +13,7 @@ import { ZkError } from './zk_errors.js';
 import { ZkMultiError, ZkSession, type ZkWatchEvent } from './zk_session.js';
 import { connect } from './client.js';
 import { zkSessions } from './zk_factory.js';
+import { pollUntil } from '../util/poll.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const WAIT_MS = 20_000;
@@ -35,20 +36,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> => pollUntil(what, fn, { timeoutMs: WAIT_MS, intervalMs: 100 });
 
 async function session(endpoints = zkPorts.map((p) => `127.0.0.1:${p}`), sessionTimeoutMs = 6000): Promise<ZkSession> {
   const s = await ZkSession.connect({ endpoints, sessionTimeoutMs });

@@ -4,15 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import type { MemberStatusJson } from './http/status.js';
-import { ProcessCluster, type ProcessMember } from './process_cluster.js';
+import { etcdctl, ProcessCluster, type ProcessMember } from './process_cluster.js';
+import { pollUntil } from '../util/poll.js';
 
 const run = promisify(execFile);
-const ETCDCTL = '/usr/bin/etcdctl';
+
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 /** Small round trips: enough to see, short enough for a fast test. */
 const RTT_EAST_WEST_MS = 10;
@@ -26,27 +26,9 @@ const POLL_MS = 100;
 /** Timers and smoothing may make a measured round trip a little shorter than the emulated one, never much. */
 const RTT_SLACK = 0.9;
 
-async function etcdctl(endpoints: readonly string[], ...args: string[]): Promise<string> {
-  assert.ok(existsSync(ETCDCTL), `${ETCDCTL} is missing: install Debian's etcd-client (apt-get install etcd-client)`);
-  const { stdout } = await run(ETCDCTL, [`--endpoints=${endpoints.join(',')}`, '--command-timeout=5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 15_000 });
-  return stdout;
-}
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, c: ProcessCluster): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-  const logs = c.members.map((m) => `--- ${m.name}\n${m.output.slice(-2000)}`).join('\n');
-  throw new Error(`timed out waiting for ${what}: ${String(last)}\n${logs}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, c: ProcessCluster): Promise<T> =>
+  pollUntil(what, fn, { timeoutMs: WAIT_MS, intervalMs: POLL_MS, context: () => c.logTails() });
 
 async function statusOf(m: ProcessMember): Promise<MemberStatusJson> {
   return (await (await fetch(`http://127.0.0.1:${m.clientPort + 2}/v1/status`)).json()) as MemberStatusJson;

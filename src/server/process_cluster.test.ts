@@ -3,38 +3,16 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
-import { ProcessCluster, type ProcessMember } from './process_cluster.js';
+import { etcdctl, ProcessCluster, type ProcessMember } from './process_cluster.js';
+import { pollUntil } from '../util/poll.js';
 
-const run = promisify(execFile);
-const ETCDCTL = '/usr/bin/etcdctl';
 /** Bounds for waiting on the cluster: elections take a few 500 ms timeouts. */
 const WAIT_MS = 20_000;
 
-async function etcdctl(endpoints: string[], ...args: string[]): Promise<string> {
-  assert.ok(existsSync(ETCDCTL), `${ETCDCTL} is missing: install Debian's etcd-client (apt-get install etcd-client)`);
-  const { stdout } = await run(ETCDCTL, [`--endpoints=${endpoints.join(',')}`, '--command-timeout=5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 15_000 });
-  return stdout;
-}
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, c: ProcessCluster): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const logs = c.members.map((m) => `--- ${m.name}\n${m.output.slice(-2000)}`).join('\n');
-  throw new Error(`timed out waiting for ${what}: ${String(last)}\n${logs}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, c: ProcessCluster): Promise<T> =>
+  pollUntil(what, fn, { timeoutMs: WAIT_MS, intervalMs: 100, context: () => c.logTails() });
 
 async function leaderOf(c: ProcessCluster): Promise<ProcessMember | undefined> {
   for (const m of c.members) {

@@ -1,12 +1,13 @@
 // Real member processes on loopback for integration and chaos tests: start a cluster of `meridian server`
 // processes, find the leader, kill -9 and restart members, and clean everything up.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -62,6 +63,17 @@ export async function freePorts(count: number, reserveOffset = 0): Promise<numbe
   }
 }
 
+/** Stock etcdctl (Debian's etcd-client), as the tests and the benchmarks run it. */
+export const ETCDCTL = '/usr/bin/etcdctl';
+const run = promisify(execFile);
+
+/** Runs etcdctl against `endpoints` with the v3 API and a bounded time; resolves with its standard output. */
+export async function etcdctl(endpoints: readonly string[], ...args: string[]): Promise<string> {
+  if (!existsSync(ETCDCTL)) throw new Error(`${ETCDCTL} is missing: install Debian's etcd-client (apt-get install etcd-client)`);
+  const { stdout } = await run(ETCDCTL, [`--endpoints=${endpoints.join(',')}`, '--command-timeout=5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 15_000 });
+  return stdout;
+}
+
 export class ProcessCluster {
   readonly members: ProcessMember[] = [];
   readonly baseDir: string;
@@ -112,6 +124,11 @@ export class ProcessCluster {
     const m: ProcessMember = { name, clientPort: client, peerPort: peer, zkPort: zk, dataDir, args, process: null, output: '' };
     this.members.push(m);
     return m;
+  }
+
+  /** The end of every member's output, for a failure message. */
+  logTails(chars = 2000): string {
+    return this.members.map((m) => `--- ${m.name}\n${m.output.slice(-chars)}`).join('\n');
   }
 
   endpoints(): string[] {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import zookeeper, { type Client, type ZkEvent, type ZkException, type ZkStat } from 'node-zookeeper-client';
 import { ProcessCluster } from '../process_cluster.js';
+import { pollUntil } from '../../util/poll.js';
 import { JuteReader, JuteWriter } from '../../wire/jute/jute_buffer.js';
 import { readConnectResponse, readReplyHeader, writeConnectRequest, writeCreateRequest, writeRequestHeader, type ConnectResponse } from '../../wire/jute/records.js';
 import { OpCode } from '../../wire/jute/zk_codes.js';
@@ -15,21 +16,8 @@ const WAIT_MS = 20_000;
 let cluster: ProcessCluster;
 const clients: Client[] = [];
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, waitMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + waitMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const logs = cluster.members.map((m) => `--- ${m.name}\n${m.output.slice(-1500)}`).join('\n');
-  throw new Error(`timed out waiting for ${what}: ${String(last)}\n${logs}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, waitMs = WAIT_MS): Promise<T> =>
+  pollUntil(what, fn, { timeoutMs: waitMs, intervalMs: 50, context: () => cluster.logTails(1500) });
 
 async function client(endpoints: string[], sessionTimeout = 6000): Promise<Client> {
   const c = zookeeper.createClient(endpoints.join(','), { sessionTimeout, spinDelay: 100, retries: 0 });
