@@ -650,9 +650,15 @@ export class Raft {
       return;
     }
     const ctx = m.entries[0]?.data ?? EMPTY;
-    this.readOnly.addRequest(this.log.committed, m);
-    // The leader's own ack; then a heartbeat round confirms it is still the leader.
-    this.readOnly.recvAck(this.id, ctx);
+    // A voter that forwarded the read vouches for it (see read_only.ts); a learner's word would not count anyway.
+    const witness = m.from !== NONE && m.from !== this.id && this.tracker.isVoter(m.from) ? m.from : null;
+    this.readOnly.addRequest(this.log.committed, m, witness);
+    // The leader's own ack: with the witness it may already make a quorum; else a heartbeat round confirms it.
+    const acks = this.readOnly.recvAck(this.id, ctx);
+    if (acks !== undefined && this.readQuorumReached(acks)) {
+      for (const { req, index } of this.readOnly.advance(ctx, (v) => this.readQuorumReached(v))) this.respondToReadIndex(req, index);
+      return;
+    }
     this.bcastHeartbeatWithCtx(ctx);
   }
 
@@ -729,7 +735,7 @@ export class Raft {
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined) return;
     if (!this.readQuorumReached(acks)) return;
-    for (const { req, index } of this.readOnly.advance(m.context)) this.respondToReadIndex(req, index);
+    for (const { req, index } of this.readOnly.advance(m.context, (v) => this.readQuorumReached(v))) this.respondToReadIndex(req, index);
   }
 
   private readQuorumReached(acks: ReadonlyMap<NodeId, boolean>): boolean {
