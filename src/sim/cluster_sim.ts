@@ -153,6 +153,13 @@ export class ClusterSim implements FaultTarget {
   private readonly leaderOfTerm = new Map<Term, NodeId>();
   /** The first entry applied at each index anywhere: every later apply must match it. */
   private readonly committed = new Map<LogIndex, Entry>();
+  /**
+   * For each committed index, the highest term any leader had reached when it was first seen applied: it was
+   * committed in that term or earlier, so every leader of a higher term must hold it (§5.4). A leader of an
+   * older term elected late (a paused candidate counting its votes) need not.
+   */
+  private readonly committedByTerm = new Map<LogIndex, number>();
+  private highestLeaderTerm = 0;
   private maxCommitted = 0;
   private latestConfIndex = 0;
   private chunks = 0;
@@ -431,6 +438,7 @@ export class ClusterSim implements FaultTarget {
     this.nextLeaderWatchers = [];
     for (const fn of watchers) fn(m);
     const raft = m.node().raft;
+    this.highestLeaderTerm = Math.max(this.highestLeaderTerm, raft.term);
     const prev = this.leaderOfTerm.get(raft.term);
     if (prev !== undefined && prev !== m.id) {
       this.violation(`election safety: members ${prev} and ${m.id} both lead term ${raft.term}`);
@@ -439,7 +447,7 @@ export class ClusterSim implements FaultTarget {
     const from = raft.log.firstIndex();
     for (let i = from; i <= this.maxCommitted; i++) {
       const e = this.committed.get(i as LogIndex);
-      if (e === undefined) continue;
+      if (e === undefined || raft.term <= (this.committedByTerm.get(i as LogIndex) ?? Infinity)) continue;
       const t = raft.log.term(i as LogIndex);
       if (t !== e.term) {
         this.violation(`leader completeness: new leader ${m.id} (term ${raft.term}) has term ${t ?? 'none'} at committed index ${i} (term ${e.term})`);
@@ -477,6 +485,7 @@ export class ClusterSim implements FaultTarget {
     const seen = this.committed.get(e.index);
     if (seen === undefined) {
       this.committed.set(e.index, e);
+      this.committedByTerm.set(e.index, this.highestLeaderTerm);
       this.maxCommitted = Math.max(this.maxCommitted, e.index);
       return;
     }
