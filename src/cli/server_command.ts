@@ -4,6 +4,7 @@ import pino from 'pino';
 import { startServer, type ServerConfig, type ServerLog } from '../server/server.js';
 import { parseRttMatrix, WanEmulationSyntaxError, type RttMatrix } from '../server/wan_emulation.js';
 import type { ZkListen } from '../server/zk/zk_start.js';
+import type { ReadOptions } from '../server/etcd/read_options.js';
 import { helpText, parseFlags, parseUrl, splitList, UsageError, type FlagSpecs } from './flags.js';
 import { parseLeaderPreference, SurvivalGoalError } from '../server/node/placement.js';
 import { LEASE_READ_MARGIN_MS_DEFAULT } from '../server/node/read_paths.js';
@@ -20,6 +21,7 @@ export const SERVER_FLAGS: FlagSpecs = {
   'initial-cluster-token': { kind: 'string', default: 'meridian-cluster', help: 'cluster token: members and ids derive from it' },
   'listen-metrics-urls': { kind: 'urls', default: '', help: 'where to serve /health, /metrics, /version, /v1/status (default: client port + 2)' },
   'listen-zk-urls': { kind: 'string', default: '', help: "where to serve the ZooKeeper protocol (default: client port - 198, 2181 for 2379; 'none': off)" },
+  'zk-read-consistency': { kind: 'string', default: 'serializable', help: 'freshness of ZooKeeper reads on this member: serializable (ZooKeeper\'s), linearizable, bounded:<ms>, lease' },
   'dc': { kind: 'string', default: '', help: 'data center this member runs in' },
   'zone': { kind: 'string', default: '', help: 'zone within the data center' },
   'emulate-wan': { kind: 'string', default: '', help: 'development: delay peer links by DC pair, DC_A:DC_B=RTT[/JITTER][/LOSS%],... (e.g. us-east:eu-west=80ms); needs --dc' },
@@ -93,7 +95,7 @@ export function parseServerConfig(argv: readonly string[]): { config: ServerConf
     listenMetricsUrls: metricsUrls(get('listen-metrics-urls'), urls('listen-client-urls', 'listen-client-urls')),
     ...wanEmulation(get('emulate-wan'), get('dc')),
     multiDc: multiDcConfig(get, election),
-    ...zkListen(get('listen-zk-urls'), urls('listen-client-urls', 'listen-client-urls')),
+    ...zkListen(get('listen-zk-urls'), urls('listen-client-urls', 'listen-client-urls'), parseZkReadConsistency(get('zk-read-consistency'))),
   };
   return { config, logLevel: get('log-level') };
 }
@@ -171,13 +173,28 @@ function multiDcConfig(get: (k: string) => string, electionMs: number): NonNulla
 }
 
 /** ZooKeeper's port: as asked, or derived from the client port (2379 - 198 = 2181: 2181, 22181, 32181 under `dev`). */
-function zkListen(flag: string, clientUrls: readonly URL[]): { listenZk?: ZkListen } {
+function zkListen(flag: string, clientUrls: readonly URL[], readConsistency: ReadOptions | undefined): { listenZk?: ZkListen } {
   if (flag === 'none') return {};
-  if (flag !== '') return { listenZk: { url: parseUrl('listen-zk-urls', splitList(flag)[0] ?? ''), optional: false } };
+  const reads = readConsistency === undefined ? {} : { readConsistency };
+  if (flag !== '') return { listenZk: { url: parseUrl('listen-zk-urls', splitList(flag)[0] ?? ''), optional: false, ...reads } };
   const client = clientUrls[0];
   const port = client === undefined ? 0 : Number(client.port) - ZK_PORT_BELOW_CLIENT;
   if (client === undefined || port <= 0) return {};
-  return { listenZk: { url: new URL(`http://${client.hostname}:${port}`), optional: true } };
+  return { listenZk: { url: new URL(`http://${client.hostname}:${port}`), optional: true, ...reads } };
+}
+
+/**
+ * --zk-read-consistency: serializable (ZooKeeper's local reads), linearizable, bounded:<ms> or lease. A ZooKeeper
+ * request carries no options, so the member chooses for its clients; min-revision is not offered because a
+ * session already reads its own writes.
+ */
+function parseZkReadConsistency(flag: string): ReadOptions | undefined {
+  if (flag === '' || flag === 'serializable') return undefined;
+  if (flag === 'linearizable') return { mode: 'linearizable' };
+  if (flag === 'lease') return { mode: 'leaseRead' };
+  const bounded = /^bounded:(\d+)(ms)?$/.exec(flag);
+  if (bounded !== null) return { mode: 'bounded', maxStalenessMs: Number(bounded[1]) };
+  throw new UsageError(`flag --zk-read-consistency must be serializable, linearizable, bounded:<ms> (e.g. bounded:500ms) or lease, got "${flag}"`);
 }
 
 /** etcd serves these on its client port; gRPC here owns that port, so the default is the client port + 2 (2381). */

@@ -60,7 +60,8 @@ async function code(promise: Promise<unknown>): Promise<number> {
 const { CreateMode, Exception, Event } = zookeeper;
 
 before(async () => {
-  cluster = await ProcessCluster.start(3);
+  // The third member serves ZooKeeper reads linearizably (--zk-read-consistency); the others as ZooKeeper does.
+  cluster = await ProcessCluster.start(3, [], (i) => (i === 2 ? ['--zk-read-consistency', 'linearizable'] : []));
   // Ready once a session can be created through every member (a leader exists and attributes are published).
   for (const ep of cluster.zkEndpoints()) {
     await until(`a session through ${ep}`, async () => {
@@ -204,6 +205,15 @@ function raw(port: number): Promise<Raw> {
   });
 }
 
+async function fourLetterWord(port: number, w: string): Promise<string> {
+  const s = await raw(port);
+  s.socket.write(w);
+  let out = '';
+  s.socket.on('data', (d: Buffer) => (out += d.toString()));
+  await s.closed;
+  return out;
+}
+
 async function rawSession(port: number, sessionId = 0, passwd = Buffer.alloc(16), timeOut = 2000, lastZxidSeen = 0): Promise<{ r: Raw; res: ConnectResponse }> {
   const r = await raw(port);
   const w = new JuteWriter();
@@ -260,18 +270,32 @@ test('malformed packets close only their connection; four-letter words answer', 
   r.socket.write(Buffer.from([0, 0, 0, 6, 0, 0, 0, 1, 0, 1]));
   await r.closed;
   assert.ok(await p.exists(c, '/'), 'the member still serves');
-  const word = async (w: string): Promise<string> => {
-    const s = await raw(m1.zkPort);
-    s.socket.write(w);
-    let out = '';
-    s.socket.on('data', (d: Buffer) => (out += d.toString()));
-    await s.closed;
-    return out;
-  };
+  const word = (w: string): Promise<string> => fourLetterWord(m1.zkPort, w);
   assert.equal(await word('ruok'), 'imok');
   assert.equal(await word('isro'), 'rw');
   assert.match(await word('srvr'), /Zookeeper version: .*\nLatency.*\n[\s\S]*Mode: (leader|follower)\n/);
   assert.match(await word('mntr'), /zk_znode_count\t\d+\n/);
+});
+
+test('a member started with --zk-read-consistency linearizable answers every read with what was acknowledged before it', async () => {
+  const linear = cluster.members[2];
+  const other = cluster.members[0];
+  assert.ok(linear !== undefined && other !== undefined);
+  assert.match(await fourLetterWord(linear.zkPort, 'srvr'), /\nRead consistency: linearizable\n/);
+  assert.match(await fourLetterWord(other.zkPort, 'srvr'), /\nRead consistency: serializable\n/);
+  const writer = await client([`127.0.0.1:${other.zkPort}`]);
+  const reader = await client([`127.0.0.1:${linear.zkPort}`]);
+  try {
+    await p.create(writer, '/fresh', '0', CreateMode.PERSISTENT);
+    for (let i = 1; i <= 20; i++) {
+      await p.setData(writer, '/fresh', String(i));
+      // Acknowledged by another member just now: a linearizable read through this one must see it.
+      assert.equal((await p.getData(reader, '/fresh')).data.toString(), String(i));
+    }
+  } finally {
+    writer.close();
+    reader.close();
+  }
 });
 
 test('node-zookeeper-client moves to another member when its member dies: session, ephemerals and watches survive', async () => {
@@ -299,3 +323,4 @@ test('node-zookeeper-client moves to another member when its member dies: sessio
   assert.equal((await watched).getType(), Event.NODE_DATA_CHANGED, 'the watch was re-registered on the new member (setWatches)');
   assert.ok(await p.exists(other, '/survivor'), 'the ephemeral outlived the move');
 });
+

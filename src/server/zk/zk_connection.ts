@@ -366,11 +366,12 @@ export class ZkConnection implements WatchTarget {
   }
 
   private decode(xid: number, type: number, r: JuteReader): Exec {
-    const read = (run: () => Buffer): Exec => ({ kind: 'read', run: () => Promise.resolve().then(run) });
+    const gate = this.ctx.host.readGate;
+    const read = (run: () => Buffer): Exec => ({ kind: 'read', run: () => (gate === undefined ? Promise.resolve() : gate()).then(run) });
     const write = (run: () => Promise<Buffer>): Exec => ({ kind: 'write', run });
     switch (type) {
       case OpCode.ping:
-        return read(() => this.reply(xid, 0));
+        return { kind: 'read', run: () => Promise.resolve().then(() => this.reply(xid, 0)) };
       case OpCode.create: case OpCode.create2: case OpCode.createContainer: case OpCode.createTTL: {
         const c = readCreateRequest(r, type === OpCode.createTTL);
         return write(async () => {

@@ -120,7 +120,7 @@ function fourLetterWord(word: string, host: ZkHost, connections: number, stats: 
       return [
         `Zookeeper version: ${ZK_COMPAT_VERSION}`, `Latency min/avg/max: ${latency}`, `Received: ${stats.received}`,
         `Sent: ${stats.sent}`, `Connections: ${connections}`, `Outstanding: ${stats.outstanding}`, `Zxid: ${zxid}`, `Mode: ${mode}`,
-        `Node count: ${nodes}`, '',
+        `Node count: ${nodes}`, `Read consistency: ${host.readConsistency ?? 'serializable'}`, '',
       ].join('\n');
     }
     case 'mntr': {

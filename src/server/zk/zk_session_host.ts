@@ -11,6 +11,13 @@ export interface ZkHost {
   propose(command: Command): Promise<CommandResponse>;
   /** Waits until this member applied everything committed when called (ZooKeeper's sync, via ReadIndex). */
   readBarrier(): Promise<void>;
+  /**
+   * Waits, before every read, as the member's configured freshness requires (`--zk-read-consistency`); absent:
+   * reads are served from the member's state at once, as ZooKeeper does.
+   */
+  readonly readGate?: () => Promise<void>;
+  /** The freshness of reads, for the four-letter words ('serializable' when there is no gate). */
+  readonly readConsistency?: string;
   /** Renews a session's lease on the leader (forwarded from a follower); rejects when it is gone. */
   keepAlive(id: LeaseId): Promise<{ readonly ttlSeconds: number }>;
   isLeader(): boolean;
