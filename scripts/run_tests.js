@@ -13,13 +13,16 @@ function findTests(dir, out) {
   return out;
 }
 
+/** A test still running after this long has hung (the slowest take about a minute): it fails instead of eating CI. */
+const TEST_TIMEOUT_MS = 300_000;
+
 const filter = process.env.TEST_FILTER ?? '';
 const files = findTests('dist', []).filter((f) => f.includes(filter)).sort();
 if (files.length === 0) {
   console.error(`No test files found under dist/ matching "${filter}". Run \`npm run build\` first.`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], {
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, ...process.argv.slice(2), ...files], {
   stdio: 'inherit',
 });
 process.exit(result.status ?? 1);

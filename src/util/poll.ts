@@ -19,7 +19,8 @@ export async function pollUntil<T>(what: string, attempt: () => Promise<T | unde
   let last: unknown;
   for (;;) {
     try {
-      const v = await attempt();
+      // An attempt that never settles (a client waiting for a connection) must not outlive the bound.
+      const v = await withDeadline(Promise.resolve().then(attempt), deadline - Date.now());
       if (v !== undefined) return v;
     } catch (err) {
       last = err;
@@ -29,4 +30,13 @@ export async function pollUntil<T>(what: string, attempt: () => Promise<T | unde
   }
   const context = options.context?.() ?? '';
   throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}${context === '' ? '' : `\n${context}`}`);
+}
+
+/** Settles as `p` does, or rejects once `ms` have passed. */
+export function withDeadline<T>(p: Promise<T>, ms: number, what = 'the attempt'): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.max(0, Math.round(ms))} ms`)), Math.max(0, ms));
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
 }

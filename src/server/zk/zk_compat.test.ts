@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import zookeeper, { type Client, type ZkEvent, type ZkException, type ZkStat } from 'node-zookeeper-client';
 import { ProcessCluster } from '../process_cluster.js';
-import { pollUntil } from '../../util/poll.js';
+import { pollUntil, withDeadline } from '../../util/poll.js';
 import { JuteReader, JuteWriter } from '../../wire/jute/jute_buffer.js';
 import { readConnectResponse, readReplyHeader, writeConnectRequest, writeCreateRequest, writeRequestHeader, type ConnectResponse } from '../../wire/jute/records.js';
 import { OpCode } from '../../wire/jute/zk_codes.js';
@@ -320,7 +320,7 @@ test('node-zookeeper-client moves to another member when its member dies: sessio
     await p.setData(other, '/watched', 'v1');
     return true;
   });
-  assert.equal((await watched).getType(), Event.NODE_DATA_CHANGED, 'the watch was re-registered on the new member (setWatches)');
+  assert.equal((await withDeadline(watched, WAIT_MS, 'the data watch')).getType(), Event.NODE_DATA_CHANGED, 'the watch was re-registered on the new member (setWatches)');
   assert.ok(await p.exists(other, '/survivor'), 'the ephemeral outlived the move');
 });
 
