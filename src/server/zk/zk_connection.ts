@@ -201,11 +201,10 @@ export class ZkConnection implements WatchTarget {
       timeoutMs = rec.timeoutMs;
       passwd = rec.passwd;
     } else {
-      let rec = host.kv().zkView().session(sessionId);
-      if (rec === null) {
-        await host.readBarrier();
-        rec = host.kv().zkView().session(sessionId);
-      }
+      // Revalidate through the leader, as ZooKeeper does: a member behind the log might still hold a session the
+      // leader has already expired (its ephemerals gone), and must not bring it back.
+      await host.readBarrier();
+      const rec = host.kv().zkView().session(sessionId);
       if (rec === null || Buffer.compare(Buffer.from(rec.passwd), req.passwd) !== 0) {
         // ZooKeeper's answer to an expired or unknown session: timeout 0, then the connection closes.
         const w = new JuteWriter(64);
