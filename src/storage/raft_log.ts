@@ -1,6 +1,6 @@
 // The member's durable raft log: the WAL plus snapshot files plus the in-memory Storage the raft core
 // reads (etcd's way: a MemoryStorage of the entries since the last snapshot, refilled from the WAL on
-// restart). One save() per Ready: one durable write (write + fdatasync, as one O_DSYNC pwrite). Any I/O failure kills the log for good.
+// restart). One save() per Ready: one durable write (an O_DSYNC pwrite). Any I/O failure kills the log for good.
 
 import { dirname, join } from 'node:path';
 import { assert, AssertionError } from '../util/assert.js';

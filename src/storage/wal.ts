@@ -1,4 +1,4 @@
-// The segmented write-ahead log: each batch (one Ready) is appended with one durable write (write + fdatasync as one O_DSYNC pwrite);
+// The segmented write-ahead log: each batch (one Ready) is appended with one durable write (an O_DSYNC pwrite);
 // segments are preallocated and their names made durable before use; recovery reads every segment,
 // truncates a torn tail and stops at corruption anywhere else, naming the file and offset.
 
@@ -176,7 +176,7 @@ export class Wal {
   }
 
   /**
-   * Appends one batch with one durable write (FileHandle.writeDurable: write + fdatasync). `cutIndex` is the log's last index + 1
+   * Appends one batch with one durable write (FileHandle.writeDurable). `cutIndex` is the log's last index + 1
    * before this batch; it names the new segment if the batch does not fit the current one.
    */
   async append(batch: WalBatch, cutIndex: LogIndex): Promise<void> {
