@@ -3,38 +3,20 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ZkError } from './zk_errors.js';
 import { ZkMultiError, ZkSession, type ZkWatchEvent } from './zk_session.js';
 import { connect } from './client.js';
 import { zkSessions } from './zk_factory.js';
 import { pollUntil } from '../util/poll.js';
+import { ProcessCluster } from '../server/process_cluster.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const WAIT_MS = 20_000;
 const MEMBERS = 3;
 
-let dir = '';
-const children: ChildProcess[] = [];
+let cluster: ProcessCluster;
 const sessions: ZkSession[] = [];
 let zkPorts: number[] = [];
 let clientPorts: number[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 const until = <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> => pollUntil(what, fn, { timeoutMs: WAIT_MS, intervalMs: 100 });
 
@@ -55,20 +37,9 @@ async function zkCode(p: Promise<unknown>): Promise<string> {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-zk-client-'));
-  const ports = await Promise.all(Array.from({ length: MEMBERS * 4 }, () => freePort()));
-  const at = (i: number, k: number): number => ports[i * 4 + k] as number;
-  zkPorts = Array.from({ length: MEMBERS }, (_, i) => at(i, 2));
-  clientPorts = Array.from({ length: MEMBERS }, (_, i) => at(i, 0));
-  const cluster = Array.from({ length: MEMBERS }, (_, i) => `m${i}=http://127.0.0.1:${at(i, 1)}`).join(',');
-  for (let i = 0; i < MEMBERS; i++) {
-    children.push(spawn(process.execPath, [
-      MAIN, 'server', '--name', `m${i}`, '--data-dir', join(dir, `m${i}`), '--listen-client-urls', `http://127.0.0.1:${at(i, 0)}`,
-      '--listen-peer-urls', `http://127.0.0.1:${at(i, 1)}`, '--listen-zk-urls', `http://127.0.0.1:${at(i, 2)}`,
-      '--listen-metrics-urls', `http://127.0.0.1:${at(i, 3)}`, '--initial-cluster', cluster, '--initial-cluster-token', 'zk-client-test',
-      '--log-level', 'warn', '--heartbeat-interval', '50', '--election-timeout', '500',
-    ], { stdio: 'ignore' }));
-  }
+  cluster = await ProcessCluster.start(MEMBERS);
+  zkPorts = cluster.members.map((m) => m.zkPort);
+  clientPorts = cluster.members.map((m) => m.clientPort);
   for (const port of zkPorts) {
     await until(`a session through ${port}`, async () => {
       const s = await ZkSession.connect({ endpoints: [`127.0.0.1:${port}`], sessionTimeoutMs: 4000, connectTimeoutMs: 1000 });
@@ -81,16 +52,7 @@ before(async () => {
 
 after(async () => {
   for (const s of sessions) await s.close().catch(() => undefined);
-  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-    if (c.exitCode !== null) return resolve();
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    c.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    c.kill('SIGTERM');
-  })));
-  rmSync(dir, { recursive: true, force: true });
+  await cluster.destroy();
 });
 
 test('create in every mode, get, set, exists, children, delete', async () => {
